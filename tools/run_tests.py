@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Run the project's whole test suite: library, README and notebooks in sync and clean, then every notebook
+through `nbdev-test` (offline, skipping `slow`/`cuda` cells). Ends with `N passed, M failed`."""
+import os, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+bin_ = Path(sys.executable).parent
+env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'MPLBACKEND': 'Agg'}
+
+def run(cmd, **kw): return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, **kw)
+
+def check_sync():
+    "nbdev-export, nbdev-clean and the README build must leave git's working tree unchanged."
+    for cmd in ([str(bin_/'nbdev-export')], [str(bin_/'nbdev-clean')], [sys.executable, 'tools/make_readme.py']):
+        r = run(cmd)
+        if r.returncode: return False, f'{cmd[-1]} failed:\n{r.stdout}{r.stderr}'
+    if not (root/'.git').exists(): return True, 'not a git checkout: sync not checked'
+    r = run(['git', 'status', '--porcelain', '--untracked-files=all', '--', 'clip_nbdev', 'nbs', 'README.md'])
+    if r.stdout.strip(): return False, 'notebooks, library or README out of sync or not clean; run nbdev-export, nbdev-clean and tools/make_readme.py, then commit:\n' + r.stdout
+    return True, 'library, README and notebooks in sync and clean'
+
+def test_nb(nb):
+    t = time.time()
+    r = run([str(bin_/'nbdev-test'), str(nb.relative_to(root))] + sys.argv[1:])
+    return nb, r.returncode == 0, time.time() - t, r.stdout + r.stderr
+
+def main():
+    passed = failed = 0
+    ok, msg = check_sync()
+    print(f"{'PASS' if ok else 'FAIL'} sync: {msg}", flush=True)
+    passed, failed = passed + ok, failed + (not ok)
+    nbs = sorted(p for p in (root/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        for nb, ok, secs, out in ex.map(test_nb, nbs):
+            print(f"{'PASS' if ok else 'FAIL'} {nb.relative_to(root)} ({secs:.0f} s)", flush=True)
+            if not ok: print(out[-6000:], flush=True)
+            passed, failed = passed + ok, failed + (not ok)
+    print(f'{passed} passed, {failed} failed')
+    sys.exit(1 if failed or len(nbs) == 0 else 0)
+
+if __name__ == '__main__': main()
