@@ -11,6 +11,18 @@ env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'MPLBACK
 
 def run(cmd, **kw): return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, **kw)
 
+def readme_commands(readme):
+    "The lines of the first ```sh block of the README: the set-up and the test command."
+    lines = readme.split('```sh\n', 1)[1].split('```', 1)[0].strip().splitlines()
+    return [l for l in lines if l.strip()]
+
+def check_ci():
+    "`.ci/run` must run exactly the README's commands."
+    want = readme_commands((root/'README.md').read_text())
+    ci = [l for l in (root/'.ci'/'run').read_text().splitlines() if l.strip() and not l.startswith(('#', 'set ', 'cd '))]
+    if ci != want: return False, f'.ci/run runs {ci}, the README says {want}'
+    return True, '.ci/run runs the README commands'
+
 def check_sync():
     "nbdev-export, nbdev-clean and the README build must leave git's working tree unchanged."
     for cmd in ([str(bin_/'nbdev-export')], [str(bin_/'nbdev-clean')], [sys.executable, 'tools/make_readme.py']):
@@ -30,6 +42,9 @@ def main():
     passed = failed = 0
     ok, msg = check_sync()
     print(f"{'PASS' if ok else 'FAIL'} sync: {msg}", flush=True)
+    passed, failed = passed + ok, failed + (not ok)
+    ok, msg = check_ci()
+    print(f"{'PASS' if ok else 'FAIL'} ci: {msg}", flush=True)
     passed, failed = passed + ok, failed + (not ok)
     nbs = sorted(p for p in (root/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
     with ThreadPoolExecutor(max_workers=2) as ex:
