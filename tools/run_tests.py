@@ -7,7 +7,7 @@ from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 bin_ = Path(sys.executable).parent
-env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'MPLBACKEND': 'Agg'}
+env = {'OMP_NUM_THREADS': '1', **os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'MPLBACKEND': 'Agg'}  # two notebooks at a time, one thread each
 
 def run(cmd, **kw): return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, **kw)
 
