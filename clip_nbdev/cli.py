@@ -24,7 +24,7 @@ from .predict import *
 # %% auto #0
 __all__ = ['cli_parser', 'UserError', 'run_cli', 'train', 'is_cli_run', 'train_main', 'predict', 'predict_main']
 
-# %% ../nbs/06_cli.ipynb #2e77d38e
+# %% ../nbs/06_cli.ipynb #21435761
 def cli_parser(func, prog:str=None):
     "fastcore's `anno_parser` for `func`, with the flags spelled `--like_this` (the hyphenated spelling still works)."
     p = anno_parser(func, prog=prog)
@@ -56,7 +56,7 @@ def run_cli(func, argv=None, prog:str=None)->int:
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
 
-# %% ../nbs/06_cli.ipynb #d38a6c13
+# %% ../nbs/06_cli.ipynb #f10d1159
 def _versions():
     import fastai, transformers, clip_nbdev
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__,
@@ -157,7 +157,7 @@ def is_cli_run()->bool:
 
 def train_main(): sys.exit(run_cli(train, prog='clip-nbdev-train'))
 
-# %% ../nbs/06_cli.ipynb #d54f0176
+# %% ../nbs/06_cli.ipynb #edd2eb65
 def _read_labels(labels:str)->list:
     p = Path(labels)
     if p.is_file():

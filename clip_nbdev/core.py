@@ -19,12 +19,12 @@ from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'quiet_hf', 'seed_everything', 'best_device', 'tiny_clip_config',
            'tiny_clip_checkpoint', 'synthetic_image_folder', 'digits_folder']
 
-# %% ../nbs/00_core.ipynb #c7cc6c91
+# %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = tuple(OPENAI_CLIP_MEAN)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
 CLIP_STD  = tuple(OPENAI_CLIP_STD)   # per-channel std of CLIP's training images (RGB, 0-1 scale)
 DEFAULT_MODEL = 'openai/clip-vit-large-patch14'  # the backbone of the original competition recipe
 
-# %% ../nbs/00_core.ipynb #c174f414
+# %% ../nbs/00_core.ipynb #d77246d9
 def quiet_hf():
     "Silence transformers' info logging and progress bars."
     from transformers.utils import logging as hf_logging
@@ -32,7 +32,7 @@ def quiet_hf():
     hf_logging.disable_progress_bar()
     warnings.filterwarnings('ignore', message='.*torch.jit.script.*deprecated')
 
-# %% ../nbs/00_core.ipynb #d77246d9
+# %% ../nbs/00_core.ipynb #f4290db9
 def seed_everything(seed:int=42, # the seed for Python, NumPy and torch
                     deterministic:bool=False # also make cuDNN deterministic (slower)
                    )->int:
@@ -40,14 +40,14 @@ def seed_everything(seed:int=42, # the seed for Python, NumPy and torch
     set_seed(seed, reproducible=deterministic)
     return seed
 
-# %% ../nbs/00_core.ipynb #c28d1ae2
+# %% ../nbs/00_core.ipynb #0b2b74ac
 def best_device()->torch.device:
     "The device a run uses: CUDA when available, then Apple's MPS, else the CPU."
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #2f24b01e
+# %% ../nbs/00_core.ipynb #98bccde2
 def tiny_clip_config(hidden:int=64,      # width of both towers
                      layers:int=4,       # transformer blocks per tower
                      heads:int=4,        # attention heads
@@ -64,7 +64,7 @@ def tiny_clip_config(hidden:int=64,      # width of both towers
                image_size=img_size, patch_size=patch, projection_dim=proj)
     return CLIPConfig(text_config=txt, vision_config=vis, projection_dim=proj)
 
-# %% ../nbs/00_core.ipynb #98bccde2
+# %% ../nbs/00_core.ipynb #86101b95
 def tiny_clip_checkpoint(path,          # folder to write `config.json` and `model.safetensors` to
                          seed:int=0,    # seed of the random initialisation
                          **kwargs       # passed to `tiny_clip_config`
@@ -76,7 +76,7 @@ def tiny_clip_checkpoint(path,          # folder to write `config.json` and `mod
     CLIPModel(tiny_clip_config(**kwargs)).eval().save_pretrained(path)
     return path
 
-# %% ../nbs/00_core.ipynb #3627f5e7
+# %% ../nbs/00_core.ipynb #9da1140c
 def synthetic_image_folder(path,                          # root to write `train/` and `test/` under
                            classes=('cat','dog','frog'),  # one folder per class
                            n_per_class:int=8,             # training images per class
@@ -98,7 +98,7 @@ def synthetic_image_folder(path,                          # root to write `train
     for j in range(n_test): img(j % len(classes)).save(path/'test'/f'img_{j}{ext}')
     return path
 
-# %% ../nbs/00_core.ipynb #9ef4de54
+# %% ../nbs/00_core.ipynb #f44828ee
 def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
                   test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
                   n:int|None=None,        # use only the first `n` images (all 1,797 if None)

@@ -19,7 +19,7 @@ from .core import *
 __all__ = ['IMAGE_EXTS', 'RA_OPS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items',
            'RandAugment', 'CachedImage', 'clip_dls', 'clip_test_dl']
 
-# %% ../nbs/01_data.ipynb #2b2fa546
+# %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
 
 def find_images(path,             # folder to search
@@ -28,7 +28,7 @@ def find_images(path,             # folder to search
     "Image files under `path` (any case of extension; hidden files and folders skipped), sorted."
     return get_files(path, extensions=IMAGE_EXTS, recurse=recurse).sorted()
 
-# %% ../nbs/01_data.ipynb #6d64d6a2
+# %% ../nbs/01_data.ipynb #d5a94db4
 def open_rgb(fn # an image file, or an opened (not yet loaded) PIL image
             )->Image.Image:
     "Open image file `fn` as upright 8-bit RGB, whatever its mode, depth, transparency or EXIF orientation."
@@ -44,7 +44,7 @@ def open_rgb(fn # an image file, or an opened (not yet loaded) PIL image
         im = Image.alpha_composite(bg, im)
     return im.convert('RGB')
 
-# %% ../nbs/01_data.ipynb #d5a94db4
+# %% ../nbs/01_data.ipynb #714ebe63
 def load_image(fn,                # image file
                sz=(64,64)         # (height, width) to resize to
               )->np.ndarray:
@@ -55,7 +55,7 @@ def load_image(fn,                # image file
         im = open_rgb(im)
     return np.asarray(im.resize((w, h), Image.BILINEAR), dtype=np.uint8)
 
-# %% ../nbs/01_data.ipynb #66f9a0d5
+# %% ../nbs/01_data.ipynb #186a582c
 def _try_load(fn, sz):
     try: return load_image(fn, sz), None
     except Exception as e: return None, f'{fn} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})'
@@ -96,7 +96,7 @@ class ImageCache:
     @property
     def nbytes(self)->int: return sum(b.nbytes for b in self.blocks)
 
-# %% ../nbs/01_data.ipynb #2c400bd9
+# %% ../nbs/01_data.ipynb #2892b4aa
 def _exts(): return ', '.join(sorted(IMAGE_EXTS & {'.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff'}))
 
 def check_folder(path, what='train_dir'):
@@ -124,7 +124,7 @@ def class_folder_items(train_dir # folder with one sub-folder of images per clas
     if loose: warnings.warn(f"ignored {_plural(len(loose), 'image')} directly in train_dir '{train_dir}': put them in a class folder")
     return files, labels
 
-# %% ../nbs/01_data.ipynb #2919da79
+# %% ../nbs/01_data.ipynb #3c1874a3
 RA_OPS = [('auto_contrast', 0, 1), ('equalize', 0, 1), ('rotate', -30., 30.), ('posterize', 4., 8.), ('solarize', 0., 1.),
           ('color', 0.1, 1.9), ('contrast', 0.1, 1.9), ('brightness', 0.1, 1.9), ('sharpness', 0.1, 1.9),
           ('shear_x', -0.3, 0.3), ('shear_y', -0.3, 0.3), ('translate_x', -0.1, 0.1), ('translate_y', -0.1, 0.1)]
@@ -155,7 +155,7 @@ class RandAugment(Transform):
                 if len(idx): idx = idx.to(x.device); x[idx] = op(x[idx]).to(x.dtype)
         return TensorImage(x.clamp_(0, 1))
 
-# %% ../nbs/01_data.ipynb #e34499c8
+# %% ../nbs/01_data.ipynb #47895995
 class CachedImage(Transform):
     "Look up an image file in `cache`: a uint8 `TensorImage` of shape (3, height, width)."
     def __init__(self, cache:ImageCache): self.cache = cache
@@ -179,7 +179,7 @@ def _splitter(ys, valid_pct, seed):
         return TrainTestSplitter(test_size=n_valid, random_state=seed, stratify=ys)
     return RandomSplitter(valid_pct, seed=seed)
 
-# %% ../nbs/01_data.ipynb #47895995
+# %% ../nbs/01_data.ipynb #7d979894
 def clip_dls(train_dir,                # folder with one sub-folder of images per class
              img_size=(64,64),         # (height, width) the images are resized to, or one int for a square
              bs:int=8,                 # batch size
@@ -209,7 +209,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     dls.cache, dls.img_size, dls.train_dir = cache, sz, Path(train_dir)
     return dls
 
-# %% ../nbs/01_data.ipynb #cfd93238
+# %% ../nbs/01_data.ipynb #46e13be8
 def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls`)
                  test_dir,          # folder of unlabelled images (searched recursively)
                  bs:int|None=None,  # batch size (default: the training batch size)

@@ -20,7 +20,7 @@ from .model import *
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'clip_learner']
 
-# %% ../nbs/03_learner.ipynb #28b06758
+# %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
           fused:bool|None=None,  # use PyTorch's fused kernel (default: when the parameters are on CUDA)
           **kwargs               # passed to `torch.optim.AdamW` (lr, weight_decay, betas, eps)
@@ -32,7 +32,7 @@ def adamw(params,                # parameters or parameter groups
         fused = first is not None and first.is_cuda
     return OptimWrapper(params, opt=torch.optim.AdamW, fused=fused or None, **kwargs)
 
-# %% ../nbs/03_learner.ipynb #64f39e2c
+# %% ../nbs/03_learner.ipynb #c9da2eab
 def warmup_cosine(lr_max,               # peak learning rate (a float, or an array with one per parameter group)
                   warmup_pct:float=0.1, # share of the steps spent warming up
                   lr_start=0.,          # learning rate at step 0
@@ -42,7 +42,7 @@ def warmup_cosine(lr_max,               # peak learning rate (a float, or an arr
     if not 0 <= warmup_pct < 1: raise ValueError(f"warmup_pct must be at least 0 and below 1, got {warmup_pct}")
     return combine_scheds([warmup_pct, 1 - warmup_pct], [SchedLin(lr_start, lr_max), SchedCos(lr_max, lr_end)])
 
-# %% ../nbs/03_learner.ipynb #49cd5d21
+# %% ../nbs/03_learner.ipynb #b2843399
 @patch
 def fit_warmup_cosine(self:Learner,
                       n_epoch:int,          # epochs
@@ -61,7 +61,7 @@ def fit_warmup_cosine(self:Learner,
     sched = {'lr': warmup_cosine(lr_max, warmup_pct)}
     self.fit(n_epoch, cbs=ParamScheduler(sched) + L(cbs), reset_opt=reset_opt, wd=wd, start_epoch=start_epoch)
 
-# %% ../nbs/03_learner.ipynb #385843dd
+# %% ../nbs/03_learner.ipynb #9030b568
 class EpochCSVLog(Callback):
     "Append each training epoch's metrics (the recorder's row and `learn.stage`) to the CSV file `fname`, flushed at once."
     order = Recorder.order + 1
@@ -76,7 +76,7 @@ class EpochCSVLog(Callback):
             if new: f.write(','.join(self.recorder.metric_names + ['stage']) + '\n')
             f.write(','.join(str(v) for v in self.recorder.log + [getattr(self.learn, 'stage', 'train')]) + '\n')
 
-# %% ../nbs/03_learner.ipynb #8c4ee220
+# %% ../nbs/03_learner.ipynb #a14d72ed
 class SaveBestModel(TrackerCallback):
     "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
     order = TrackerCallback.order + 1
@@ -99,7 +99,7 @@ class SaveBestModel(TrackerCallback):
             save_clip_model(self.learn.model, self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
             self.best_epoch, self.best_stage = self.epoch, getattr(self.learn, 'stage', 'train')
 
-# %% ../nbs/03_learner.ipynb #a14d72ed
+# %% ../nbs/03_learner.ipynb #b11152ba
 @patch
 def load_best(self:Learner):
     "Load the weights of the best model saved by `SaveBestModel` back into `self.model`."
@@ -109,14 +109,14 @@ def load_best(self:Learner):
     self.model.load_state_dict(best.state_dict())
     return self
 
-# %% ../nbs/03_learner.ipynb #c8b252a8
+# %% ../nbs/03_learner.ipynb #bce9f300
 def _precision(precision:str, device)->str:
     if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be one of auto, bf16, fp16, fp32; got {precision!r}")
     if precision != 'auto': return precision
     if torch.device(device).type != 'cuda': return 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
-# %% ../nbs/03_learner.ipynb #bce9f300
+# %% ../nbs/03_learner.ipynb #de012dca
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder, or 'tiny'
                  output_dir=None,               # where to write log.csv and best_model/ (nothing is written if None)

@@ -21,7 +21,7 @@ from .core import *
 __all__ = ['vision_embeddings', 'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
            'save_clip_model', 'load_clip_model']
 
-# %% ../nbs/02_model.ipynb #66d0d813
+# %% ../nbs/02_model.ipynb #54f2e243
 def _hub_reachable(timeout:float=3.)->bool:
     "Can a TCP connection to the Hugging Face endpoint be opened within `timeout` seconds?"
     from huggingface_hub import constants
@@ -39,7 +39,7 @@ def _looks_like_path(name:str)->bool:
     "A hub id is `name` or `org/name`; anything else is meant as a folder."
     return name.startswith(('.', '/', '~')) or name.count('/') > 1 or '\\' in name
 
-# %% ../nbs/02_model.ipynb #54f2e243
+# %% ../nbs/02_model.ipynb #95def5ae
 def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, or 'tiny'
                      seed:int=0       # seed of the random initialisation of 'tiny'
                     )->CLIPVisionModel:
@@ -64,7 +64,7 @@ def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 
     try: return CLIPVisionModel.from_pretrained(name, attn_implementation='sdpa')
     except OSError as e: raise OSError(f"model '{name}' could not be loaded from the Hugging Face hub: {str(e).splitlines()[0]}") from None
 
-# %% ../nbs/02_model.ipynb #3305edf0
+# %% ../nbs/02_model.ipynb #495c89a2
 def resample_pos_embed(vision:CLIPVisionModel, # the vision tower, changed in place
                        img_size:int            # the new (square) image size
                       )->CLIPVisionModel:
@@ -83,7 +83,7 @@ def resample_pos_embed(vision:CLIPVisionModel, # the vision tower, changed in pl
     vision.config.image_size = img_size
     return vision
 
-# %% ../nbs/02_model.ipynb #badda29f
+# %% ../nbs/02_model.ipynb #9d895bfb
 class CLIPClassifier(Module):
     "CLIP vision tower -> pooled output -> linear head."
     def __init__(self,
@@ -96,7 +96,7 @@ class CLIPClassifier(Module):
         interp = x.shape[-2] != self.img_size or x.shape[-1] != self.img_size
         return self.head(self.body(pixel_values=x, interpolate_pos_encoding=interp).pooler_output)
 
-# %% ../nbs/02_model.ipynb #9d895bfb
+# %% ../nbs/02_model.ipynb #f8838b39
 def clip_classifier(name:str,          # hub id, local folder, or 'tiny'
                     n_out:int,         # number of classes
                     img_size=None,     # training size: an int or (height, width); square sizes resample the position embeddings
@@ -114,7 +114,7 @@ def clip_splitter(m:CLIPClassifier)->list:
     "Two parameter groups: the vision tower, then the head (for discriminative lrs and `freeze`)."
     return [params(m.body), params(m.head)]
 
-# %% ../nbs/02_model.ipynb #66ace740
+# %% ../nbs/02_model.ipynb #54055ebc
 def save_clip_model(model:CLIPClassifier, # the model to save
                     path,                 # the folder to write (replaced if it exists)
                     vocab,                # class names, in the order of the head's outputs
@@ -151,7 +151,7 @@ def save_clip_model(model:CLIPClassifier, # the model to save
         if tmp.exists(): shutil.rmtree(tmp)
     return path
 
-# %% ../nbs/02_model.ipynb #54055ebc
+# %% ../nbs/02_model.ipynb #79a9a1af
 def load_clip_model(path,          # a folder written by `save_clip_model`
                     device=None    # where to put the model (default: the CPU)
                    )->CLIPClassifier:

@@ -20,7 +20,7 @@ from .model import *
 # %% auto #0
 __all__ = ['predict_images', 'predict_folder', 'write_preds_csv']
 
-# %% ../nbs/05_predict.ipynb #66ce3cb3
+# %% ../nbs/05_predict.ipynb #d7d00a61
 def _autocast(device, precision):
     if precision == 'auto': precision = 'bf16' if device.type == 'cuda' else 'fp32'
     if precision == 'fp32': return nullcontext()
@@ -55,7 +55,7 @@ def predict_images(model:CLIPClassifier,   # the classifier
         res.append(p.cpu())
     return torch.cat(res) if res else torch.zeros(0, model.head.out_features)
 
-# %% ../nbs/05_predict.ipynb #32caf46e
+# %% ../nbs/05_predict.ipynb #58869aa2
 def predict_folder(model,                    # a `best_model` folder, or a loaded model (from `load_clip_model`)
                    test_dir,                 # folder of images to predict (searched recursively)
                    bs:int=64,                # batch size
@@ -89,7 +89,7 @@ def predict_folder(model,                    # a `best_model` folder, or a loade
             df = df.sort_values('id', ignore_index=True)
     return df
 
-# %% ../nbs/05_predict.ipynb #e7c40202
+# %% ../nbs/05_predict.ipynb #5dfa6b56
 def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
                     fname,                # the CSV file to write
                     id_col:str='id',      # name of the id column in the file
@@ -112,7 +112,7 @@ def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
         if os.path.exists(tmpf): os.remove(tmpf)
     return fname
 
-# %% ../nbs/05_predict.ipynb #358ede20
+# %% ../nbs/05_predict.ipynb #023031bc
 @patch
 def export_preds(self:Learner,
                  test_dir,                 # folder of images to predict

@@ -33,6 +33,14 @@ def check_sync():
     if r.stdout.strip(): return False, 'notebooks, library or README out of sync or not clean; run nbdev-export, nbdev-clean and tools/make_readme.py, then commit:\n' + r.stdout
     return True, 'library, README and notebooks in sync and clean'
 
+def check_docs():
+    "Build the docs site without Quarto into a temporary folder and check it (tools/build_docs.py --check)."
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        r = run([sys.executable, 'tools/build_docs.py', '--no-quarto', '--check', '--dest', d])
+    out = (r.stdout + r.stderr).strip().splitlines()
+    return r.returncode == 0, out[-1] if r.returncode == 0 else '\n'.join(out[-40:])
+
 def test_nb(nb):
     t = time.time()
     r = run([str(bin_/'nbdev-test'), str(nb.relative_to(root))] + sys.argv[1:])
@@ -46,7 +54,10 @@ def main():
     ok, msg = check_ci()
     print(f"{'PASS' if ok else 'FAIL'} ci: {msg}", flush=True)
     passed, failed = passed + ok, failed + (not ok)
-    nbs = sorted(p for p in (root/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    ok, msg = check_docs()
+    print(f"{'PASS' if ok else 'FAIL'} docs: {msg}", flush=True)
+    passed, failed = passed + ok, failed + (not ok)
+    nbs = sorted(p for p in [*(root/'nbs').glob('*.ipynb'), *(root/'nbs'/'tutorials').glob('*.ipynb')] if not p.name.startswith(('_', '.')))
     with ThreadPoolExecutor(max_workers=2) as ex:
         for nb, ok, secs, out in ex.map(test_nb, nbs):
             print(f"{'PASS' if ok else 'FAIL'} {nb.relative_to(root)} ({secs:.0f} s)", flush=True)

@@ -20,7 +20,7 @@ from ..learner import *
 # %% auto #0
 __all__ = ['class_thresholds', 'select_pseudo', 'SoftTargetCE', 'PseudoLabelCallback']
 
-# %% ../../nbs/04_callback.pseudo.ipynb #114dcc23
+# %% ../../nbs/04_callback.pseudo.ipynb #58ff8253
 def class_thresholds(probs:Tensor,              # (n, n_classes) probabilities of the unlabelled images
                      threshold:float=0.9,       # the global threshold
                      min_threshold:float|None=None # lowest threshold a class may get (default: half of `threshold`)
@@ -48,7 +48,7 @@ def select_pseudo(probs:Tensor,                  # (n, n_classes) probabilities 
     if threshold == 1: mask = conf >= 1  # "(0, 1]": at 1, only certain predictions
     return mask, pred, conf, thr
 
-# %% ../../nbs/04_callback.pseudo.ipynb #d286ddc6
+# %% ../../nbs/04_callback.pseudo.ipynb #7b9896ff
 class SoftTargetCE(CrossEntropyLossFlat):
     "fastai's cross-entropy, also accepting (bs, n_classes) probability targets."
     def __call__(self, inp, targ, **kwargs):
@@ -56,7 +56,7 @@ class SoftTargetCE(CrossEntropyLossFlat):
             return F.cross_entropy(inp.float(), targ.float(), label_smoothing=self.func.label_smoothing)
         return super().__call__(inp, targ, **kwargs)
 
-# %% ../../nbs/04_callback.pseudo.ipynb #2c52dcd2
+# %% ../../nbs/04_callback.pseudo.ipynb #8e97b76f
 class PseudoLabelCallback(Callback):
     "Train on the labelled training set plus the selected pseudo-labelled `items` during the fits it is added to."
     order = -10  # swap the data before any other callback sees it
@@ -88,7 +88,7 @@ class PseudoLabelCallback(Callback):
     def after_fit(self):
         self.dls.loaders[0], self.learn.loss_func = self.orig_dl, self.orig_loss
 
-# %% ../../nbs/04_callback.pseudo.ipynb #8244778e
+# %% ../../nbs/04_callback.pseudo.ipynb #62c012a9
 def _test_items(learn, test_items):
     "A test `DataLoader` over `test_items`: a folder, or a list of image files."
     if isinstance(test_items, (str, Path)): return clip_test_dl(learn.dls, test_items, bs=learn.dls.bs * 2, what='test_dir')
