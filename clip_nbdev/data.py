@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 from fastcore.all import *
 from fastai.data.all import *
 from fastai.vision.core import TensorImage
+import fastai.vision.data  # registers show_batch for images: one grid, not a figure per image
 from .core import *
 
 # %% auto #0

@@ -13,6 +13,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
 from fastai.optimizer import OptimWrapper
+import fastai.vision.learner  # registers show_results and plot_top_losses for images, used by ClassificationInterpretation
 from .core import *
 from .data import *
 from .model import *

@@ -82,8 +82,13 @@ nav.cn-sidebar ul { list-style: none; padding-left: 0; margin: 0.6rem 0; }
 nav.cn-sidebar li a { display: block; padding: 0.2rem 0.5rem; color: #333; text-decoration: none; border-radius: 4px; }
 nav.cn-sidebar li a.active { background: #1a4d8f; color: white; }
 nav.cn-sidebar .cn-section { margin-top: 0.8rem; color: #666; font-size: 0.8rem; text-transform: uppercase; letter-spacing: .05em; }
+.jp-RenderedMarkdown pre { background: #f6f8fa; padding: 0.6rem 0.8rem; border-radius: 4px; overflow-x: auto; }
 header.cn-header h1 { margin-bottom: 0.2rem; } header.cn-header p.cn-desc { color: #555; font-size: 1.1rem; margin-top: 0; }
 """
+
+def inline_md(s:str)->str:
+    "Escape `s` for HTML, rendering its `code` spans."
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s))
 
 def page_name(rel, fm): return str(Path(rel).parent/fm['output-file']) if fm.get('output-file') else str(Path(rel).with_suffix('.html'))
 
@@ -122,7 +127,7 @@ def build(dest:Path):
             cls = ' class="active"' if q is p else ''
             nav.append(f'<li><a{cls} href="{rel(q["out"])}">{html.escape(q["title"])}</a></li>')
         nav.append('</ul></nav>')
-        head = f'<header class="cn-header"><h1>{html.escape(p["title"])}</h1>' + (f'<p class="cn-desc">{html.escape(p["fm"]["description"])}</p>' if p['fm'].get('description') and p['out'] != 'index.html' else '') + '</header>'
+        head = f'<header class="cn-header"><h1>{html.escape(p["title"])}</h1>' + (f'<p class="cn-desc">{inline_md(p["fm"]["description"])}</p>' if p['fm'].get('description') else '') + '</header>'
         body = body.replace('</head>', f'<style>{CSS}</style></head>', 1)
         body = re.sub(r'(<body[^>]*>)', lambda m: m[1] + '\n'.join(nav) + head, body, count=1)
         body = re.sub(r'<title>[^<]*</title>', f'<title>{html.escape(p["title"])} – {html.escape(cfg.get("lib_name", ""))}</title>', body, count=1)

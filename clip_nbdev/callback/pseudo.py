@@ -73,6 +73,7 @@ class PseudoLabelCallback(Callback):
             lab = {Path(f): F.one_hot(tensor(vocab.o2i[y_tl.tfms.fs[0](f)]), len(vocab)).float() for f in x_tl.items}
             lab.update({Path(f): t.float() for f,t in zip(self.items, self.targets)})
             ys = TfmdLists(items, [_LabelOf(lab)], split_idx=0, do_setup=False)
+            ys.vocab = vocab  # `dls.vocab` reads it from the training set: callbacks (SaveBestModel) need it
         else:
             lab = {Path(f): y_tl.tfms.fs[0](f) for f in x_tl.items}
             lab.update({Path(f): vocab[int(t)] for f,t in zip(self.items, self.targets)})
