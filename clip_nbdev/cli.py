@@ -85,6 +85,14 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           seed:int=42,                 # seed of the split, the head and the augmentation
           num_workers:int=0,           # DataLoader workers (images are decoded once up front: 0 is usually fastest)
           precision:str='auto',        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
+          head_init:str='random',      # random, or zeroshot: start from CLIP's zero-shot classifier of the class names
+          llrd:float=None,             # layer-wise lr decay, e.g. 0.65 (off by default)
+          ema:float=None,              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
+          freeze_epochs:int=0,         # LP-FT: train the head alone for this many epochs first
+          label_smoothing:float=0.,    # label smoothing of the cross-entropy
+          wise_alpha:float=None,       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
+          wise_search:store_true=False, # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
+          tta:store_true=False,        # test-time augmentation (horizontal flip) for predictions.csv
           demo:store_true=False,       # train on the built-in handwritten digits (no data or network needed)
           overwrite:store_true=False,  # replace a model already in output_dir
           debug:store_true=False       # show full tracebacks
@@ -104,6 +112,8 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     if batch_size < 1 or epochs < 1: raise UserError(f"--batch_size and --epochs must be at least 1, got {batch_size} and {epochs}")
     if (out/'best_model').exists() and not overwrite:
         raise UserError(f"output_dir '{out}' already holds a model (best_model/): pass --overwrite to replace it, or another --output_dir")
+    if (wise_alpha is not None or wise_search) and head_init != 'zeroshot': raise UserError("--wise_alpha and --wise_search need --head_init zeroshot")
+    if wise_alpha is not None and not 0 <= wise_alpha <= 1: raise UserError(f"--wise_alpha must be between 0 and 1, got {wise_alpha}")
     if use_pseudo_labels and test_dir is None: raise UserError("--use_pseudo_labels needs --test_dir, the folder of unlabelled images")
     if test_dir is not None:
         check_folder(test_dir, '--test_dir')
@@ -111,7 +121,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     class_folder_items(train_dir)
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
-        for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json'): (out/f).unlink(missing_ok=True)
+        for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv'): (out/f).unlink(missing_ok=True)
     argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if is_cli_run() else None
     run = dict(command=shlex.join(argv) if argv else None, args={k: v for k,v in locals().items() if k in _TRAIN_ARGS},
                seed=seed, versions=_versions(), device=str(best_device()))
@@ -119,9 +129,10 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
 
     seed_everything(seed)
     dls = clip_dls(train_dir, img_size=sz, bs=batch_size, valid_pct=valid_pct, seed=seed, n_ops=ra_ops, magnitude=ra_magnitude, num_workers=num_workers)
-    learn = clip_learner(dls, model_name, output_dir=out, lr=lr, precision=precision, seed=seed)
+    learn = clip_learner(dls, model_name, output_dir=out, lr=lr, precision=precision, seed=seed, head_init=head_init,
+                         llrd=llrd, ema=ema, label_smoothing=label_smoothing)
     n_train, t_fit = len(dls.train_ds), time.time()
-    learn.fit_warmup_cosine(epochs, lr, warmup_pct=warmup_pct)
+    learn.fit_warmup_cosine(epochs, lr, warmup_pct=warmup_pct, freeze_epochs=freeze_epochs)
     seen, added = n_train * epochs, 0
     if use_pseudo_labels:
         rec = learn.fit_pseudo(test_dir, threshold=pseudo_threshold, n_epoch=pseudo_epochs, lr=ifnone(pseudo_lr, lr / 2), warmup_pct=warmup_pct)
@@ -131,12 +142,20 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     t_fit = time.time() - t_fit
     learn.load_best()
     best = first(learn.cbs, risinstance(SaveBestModel))
-    summary = dict(best_accuracy=float(best.best), best_epoch=best.best_epoch, best_stage=best.best_stage, epochs=epochs,
+    wise = None
+    if wise_search or wise_alpha is not None:
+        if wise_search: wise = learn.wise_ft_search()
+        else: wise = learn.wise_ft_search(alphas=(wise_alpha,))
+        wise.to_csv(out/'wise_ft.csv', index=False)
+        save_clip_model(learn.model, out/'best_model', dls.vocab, img_size=sz)
+    summary = dict(best_accuracy=float(best.best) if wise is None else float(wise.set_index('alpha').accuracy[learn.wise_alpha]), best_epoch=best.best_epoch, best_stage=best.best_stage, epochs=epochs,
                    pseudo_epochs=pseudo_epochs if use_pseudo_labels else 0, pseudo_labels_added=added,
                    n_train=n_train, n_valid=len(dls.valid_ds), classes=list(dls.vocab), wall_time_s=round(time.time() - t0, 2),
-                   train_images_per_s=round(seen / t_fit, 1), model_name=str(model_name), img_size=list(sz))
+                   train_images_per_s=round(seen / t_fit, 1), model_name=str(model_name), img_size=list(sz),
+                   options=dict(head_init=head_init, llrd=llrd, ema=ema, freeze_epochs=freeze_epochs, label_smoothing=label_smoothing),
+                   wise_alpha=getattr(learn, 'wise_alpha', None) if wise is not None else None)
     if test_dir is not None:
-        preds = learn.export_preds(test_dir, out/'predictions.csv')
+        preds = learn.export_preds(test_dir, out/'predictions.csv', tta=tta)
         summary['n_predictions'] = len(preds)
         labels_csv = Path(test_dir).parent/'test_labels.csv'
         if demo and labels_csv.exists():
@@ -149,7 +168,9 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           + f"; {added} pseudo-labels; {summary['wall_time_s']:.0f} s; model in {out/'best_model'}")
     return summary
 
-_TRAIN_ARGS = 'train_dir test_dir model_name img_size batch_size epochs lr output_dir use_pseudo_labels pseudo_threshold pseudo_epochs pseudo_lr warmup_pct ra_magnitude ra_ops valid_pct seed num_workers precision demo overwrite'.split()
+_TRAIN_ARGS = ('train_dir test_dir model_name img_size batch_size epochs lr output_dir use_pseudo_labels pseudo_threshold pseudo_epochs pseudo_lr '
+               'warmup_pct ra_magnitude ra_ops valid_pct seed num_workers precision head_init llrd ema freeze_epochs label_smoothing wise_alpha '
+               'wise_search tta demo overwrite').split()
 
 def is_cli_run()->bool:
     "Is this process one of our console scripts (rather than a notebook or a Python call)?"
@@ -157,7 +178,7 @@ def is_cli_run()->bool:
 
 def train_main(): sys.exit(run_cli(train, prog='clip-nbdev-train'))
 
-# %% ../nbs/06_cli.ipynb #edd2eb65
+# %% ../nbs/06_cli.ipynb #ace460fa
 def _read_labels(labels:str)->list:
     p = Path(labels)
     if p.is_file():

@@ -17,7 +17,7 @@ from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'quiet_hf', 'seed_everything', 'best_device', 'tiny_clip_config',
-           'tiny_clip_checkpoint', 'synthetic_image_folder', 'digits_folder']
+           'tiny_clip_tokenizer', 'tiny_clip_checkpoint', 'synthetic_image_folder', 'digits_folder']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = tuple(OPENAI_CLIP_MEAN)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
@@ -54,29 +54,41 @@ def tiny_clip_config(hidden:int=64,      # width of both towers
                      img_size:int=32,    # the image size the vision tower is built for
                      patch:int=4,        # patch size of the vision tower
                      proj:int=32,        # size of the shared image-text embedding
-                     vocab:int=1000      # text vocabulary size
+                     vocab:int=1000      # text vocabulary size (at least 514, the tiny tokenizer's)
                     )->CLIPConfig:
     "A `CLIPConfig` for a small randomly initialised CLIP."
     txt = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
-               vocab_size=vocab, max_position_embeddings=77, bos_token_id=vocab-2, eos_token_id=vocab-1, pad_token_id=0,
-               projection_dim=proj)
+               vocab_size=vocab, max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513,
+               projection_dim=proj)  # token ids of `tiny_clip_tokenizer`
     vis = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
                image_size=img_size, patch_size=patch, projection_dim=proj)
     return CLIPConfig(text_config=txt, vision_config=vis, projection_dim=proj)
 
-# %% ../nbs/00_core.ipynb #86101b95
+# %% ../nbs/00_core.ipynb #42c23239
+def tiny_clip_tokenizer():
+    "A CLIP tokenizer whose vocabulary is the 256 byte symbols (alone and word-final) and CLIP's two special tokens."
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {c: i for i,c in enumerate(chars)}
+    vocab.update({c + '</w>': len(chars) + i for i,c in enumerate(chars)})
+    vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
+    return CLIPTokenizer(vocab=vocab, merges=[])
+
+# %% ../nbs/00_core.ipynb #9da1140c
 def tiny_clip_checkpoint(path,          # folder to write `config.json` and `model.safetensors` to
                          seed:int=0,    # seed of the random initialisation
                          **kwargs       # passed to `tiny_clip_config`
                         )->Path:
-    "Write a randomly initialised tiny `CLIPModel` (vision and text towers) with `save_pretrained`."
+    "Write a randomly initialised tiny `CLIPModel` (vision and text towers) and its tokenizer with `save_pretrained`."
     quiet_hf()
     path = Path(path)
     torch.manual_seed(seed)
     CLIPModel(tiny_clip_config(**kwargs)).eval().save_pretrained(path)
+    tiny_clip_tokenizer().save_pretrained(path)
     return path
 
-# %% ../nbs/00_core.ipynb #9da1140c
+# %% ../nbs/00_core.ipynb #f44828ee
 def synthetic_image_folder(path,                          # root to write `train/` and `test/` under
                            classes=('cat','dog','frog'),  # one folder per class
                            n_per_class:int=8,             # training images per class
@@ -98,7 +110,7 @@ def synthetic_image_folder(path,                          # root to write `train
     for j in range(n_test): img(j % len(classes)).save(path/'test'/f'img_{j}{ext}')
     return path
 
-# %% ../nbs/00_core.ipynb #f44828ee
+# %% ../nbs/00_core.ipynb #8aa76045
 def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
                   test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
                   n:int|None=None,        # use only the first `n` images (all 1,797 if None)

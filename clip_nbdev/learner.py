@@ -17,6 +17,8 @@ import fastai.vision.learner  # registers show_results and plot_top_losses for i
 from .core import *
 from .data import *
 from .model import *
+from .zeroshot import *
+from .finetune import *
 
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'clip_learner']
@@ -52,15 +54,21 @@ def fit_warmup_cosine(self:Learner,
                       wd=None,              # weight decay (default: the Learner's)
                       cbs=None,             # extra callbacks for this fit
                       reset_opt:bool=False, # start with a fresh optimizer state
-                      start_epoch:int=0     # epoch to start at (when resuming)
+                      start_epoch:int=0,    # epoch to start at (when resuming)
+                      freeze_epochs:int=0,  # LP-FT: first train the head alone for this many epochs (norm layers frozen too)
+                      freeze_lr=None        # peak lr of those epochs (default: 10 x `lr`)
                      ):
-    "Fit `self.model` for `n_epoch` with a linear warm-up to `lr`, then cosine annealing to 0."
-    if self.opt is None: self.create_opt()
-    self.last_peak_lr = self.lr if lr is None else lr
-    self.opt.set_hyper('lr', self.last_peak_lr)
+    "Fit `self.model` for `n_epoch` with a linear warm-up to `lr`, then cosine annealing to 0 (after `freeze_epochs` of the head alone)."
+    lr = self.lr if lr is None else lr
+    if freeze_epochs:
+        self.fit_head_only(freeze_epochs, ifnone(freeze_lr, lr * 10), warmup_pct=warmup_pct, wd=wd, cbs=cbs)
+    if self.opt is None or reset_opt: self.create_opt()
+    self.last_peak_lr = lr
+    mults = getattr(self, 'lr_mults', None)
+    self.opt.set_hyper('lr', lr * mults if mults is not None and isinstance(lr, (int, float)) else lr)
     lr_max = np.array([h['lr'] for h in self.opt.hypers])
     sched = {'lr': warmup_cosine(lr_max, warmup_pct)}
-    self.fit(n_epoch, cbs=ParamScheduler(sched) + L(cbs), reset_opt=reset_opt, wd=wd, start_epoch=start_epoch)
+    self.fit(n_epoch, cbs=ParamScheduler(sched) + L(cbs), wd=wd, start_epoch=start_epoch)
 
 # %% ../nbs/03_learner.ipynb #9030b568
 class EpochCSVLog(Callback):
@@ -111,13 +119,54 @@ def load_best(self:Learner):
     return self
 
 # %% ../nbs/03_learner.ipynb #bce9f300
+@patch
+def fit_head_only(self:Learner,
+                  n_epoch:int,          # epochs
+                  lr=None,              # peak lr (default `learn.lr`)
+                  **kwargs              # passed to `fit_warmup_cosine`
+                 ):
+    "Train the head alone (every other parameter frozen, norm layers too) with warm-up + cosine."
+    head = {id(p) for p in self.model.head.parameters()}
+    frozen = [p for p in self.model.parameters() if id(p) not in head and p.requires_grad]
+    for p in frozen: p.requires_grad_(False)
+    old_stage, self.stage = getattr(self, 'stage', 'train'), 'linear_probe'
+    try: self.fit_warmup_cosine(n_epoch, lr, **kwargs)
+    finally:
+        for p in frozen: p.requires_grad_(True)
+        self.stage = old_stage
+
+# %% ../nbs/03_learner.ipynb #b09a2c74
+@patch
+def wise_ft_search(self:Learner,
+                   alphas=(0., 0.25, 0.5, 0.75, 1.), # the values of alpha to try
+                   zs_state=None                    # zero-shot weights (default: those `clip_learner` kept)
+                  )->pd.DataFrame:
+    "Validate `wise_ft(zero-shot, current, alpha)` for each alpha, load the best into the model; one row per alpha."
+    zs = ifnone(zs_state, getattr(self, 'zeroshot_state', None))
+    if zs is None: raise ValueError("WiSE-FT needs the zero-shot weights: create the learner with head_init='zeroshot'")
+    ft = {k: v.detach().clone() for k,v in self.model.state_dict().items()}
+    ema = L(self.cbs).filter(risinstance(EMA))  # validate the weights as they are
+    rows = []
+    with self.removed_cbs(ema):
+        for a in alphas:
+            self.model.load_state_dict(wise_ft_state(zs, ft, a))
+            loss, *mets = self.validate()
+            rows.append(dict(alpha=a, valid_loss=loss, **{m.name: v for m,v in zip(self.metrics, mets)}))
+    res = pd.DataFrame(rows)
+    col = self.metrics[0].name if len(self.metrics) else 'valid_loss'
+    best = res.iloc[::-1][col].idxmax() if col != 'valid_loss' else res.iloc[::-1][col].idxmin()
+    self.wise_alpha = float(res.alpha[best])
+    self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
+    return res
+
+# %% ../nbs/03_learner.ipynb #24b4faea
 def _precision(precision:str, device)->str:
     if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be one of auto, bf16, fp16, fp32; got {precision!r}")
     if precision != 'auto': return precision
     if torch.device(device).type != 'cuda': return 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
-# %% ../nbs/03_learner.ipynb #de012dca
+# %% ../nbs/03_learner.ipynb #eb51c773
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder, or 'tiny'
                  output_dir=None,               # where to write log.csv and best_model/ (nothing is written if None)
@@ -129,16 +178,28 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  monitor:str='accuracy',        # the metric that picks the best model
                  cbs=None,                      # extra callbacks
                  seed:int=0,                    # seed of the head (and of 'tiny')
+                 head_init:str='random',        # 'random', or 'zeroshot': CLIP's zero-shot classifier of the class names (needs a full CLIP)
+                 templates=None,                # caption templates of the zero-shot head (default `TEMPLATES`)
+                 llrd:float|None=None,          # layer-wise lr decay (e.g. 0.65), with no weight decay on biases and norms
+                 ema:float|None=None,           # decay of an exponential moving average of the weights (e.g. 0.9998)
                  **kwargs                       # passed to `Learner`
                 )->Learner:
     "A fastai `Learner` fine-tuning CLIP's vision tower `model_name` on `dls`."
+    if head_init not in ('random', 'zeroshot'): raise ValueError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
+    if llrd is not None and not 0 < llrd <= 1: raise ValueError(f"llrd must be in (0, 1], got {llrd}")
+    if ema is not None and not 0 < ema < 1: raise ValueError(f"ema must be in (0, 1), got {ema}")
     model = clip_classifier(model_name, len(dls.vocab), img_size=getattr(dls, 'img_size', None), seed=seed)
+    if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
     cbs = L(cbs)
+    if llrd is not None: cbs.append(NoDecayGroups([True, False] * len(clip_blocks(model))))
+    if ema is not None: cbs.append(EMA(ema))
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
         cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor)]
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing), opt_func=adamw, lr=lr, wd=wd,
-                    metrics=metrics, splitter=clip_splitter, cbs=cbs, path=ifnone(output_dir, '.'), **kwargs)
+                    metrics=metrics, splitter=llrd_splitter if llrd is not None else clip_splitter, cbs=cbs, path=ifnone(output_dir, '.'), **kwargs)
+    learn.lr_mults = llrd_lr_mults(model, llrd) if llrd is not None else None
+    learn.zeroshot_state = {k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None
     learn.precision = _precision(precision, dls.device)
     if learn.precision == 'bf16': learn.to_bf16()
     elif learn.precision == 'fp16': learn.to_fp16()

@@ -85,16 +85,24 @@ def resample_pos_embed(vision:CLIPVisionModel, # the vision tower, changed in pl
 
 # %% ../nbs/02_model.ipynb #9d895bfb
 class CLIPClassifier(Module):
-    "CLIP vision tower -> pooled output -> linear head."
+    "CLIP vision tower -> pooled output (-> visual projection -> L2 normalisation) -> linear head."
     def __init__(self,
-                 body:CLIPVisionModel, # the vision tower
-                 n_out:int             # number of classes
-                ): self.body, self.head = body, nn.Linear(body.config.hidden_size, n_out)
+                 body:CLIPVisionModel,    # the vision tower
+                 n_out:int,               # number of classes
+                 proj:nn.Linear|None=None, # CLIP's visual projection (hidden -> embedding size), if used
+                 normalize:bool=False     # L2-normalise the features before the head, as CLIP's zero-shot classifier does
+                ):
+        self.body, self.proj, self.normalize = body, proj, normalize
+        self.head = nn.Linear(proj.out_features if proj is not None else body.config.hidden_size, n_out)
     @property
     def img_size(self)->int: return self.body.config.image_size
-    def forward(self, x):
+    def features(self, x):
+        "The features the head sees."
         interp = x.shape[-2] != self.img_size or x.shape[-1] != self.img_size
-        return self.head(self.body(pixel_values=x, interpolate_pos_encoding=interp).pooler_output)
+        f = self.body(pixel_values=x, interpolate_pos_encoding=interp).pooler_output
+        if self.proj is not None: f = self.proj(f)
+        return torch.nn.functional.normalize(f, dim=-1) if self.normalize else f
+    def forward(self, x): return self.head(self.features(x))
 
 # %% ../nbs/02_model.ipynb #f8838b39
 def clip_classifier(name:str,          # hub id, local folder, or 'tiny'
@@ -111,8 +119,8 @@ def clip_classifier(name:str,          # hub id, local folder, or 'tiny'
     return CLIPClassifier(body, n_out)
 
 def clip_splitter(m:CLIPClassifier)->list:
-    "Two parameter groups: the vision tower, then the head (for discriminative lrs and `freeze`)."
-    return [params(m.body), params(m.head)]
+    "Two parameter groups: the vision tower (and projection), then the head (for discriminative lrs and `freeze`)."
+    return [params(m.body) + (params(m.proj) if m.proj is not None else []), params(m.head)]
 
 # %% ../nbs/02_model.ipynb #54055ebc
 def save_clip_model(model:CLIPClassifier, # the model to save
@@ -135,10 +143,12 @@ def save_clip_model(model:CLIPClassifier, # the model to save
         cfg = model.body.config
         old_labels = cfg.id2label
         cfg.id2label = dict(enumerate(vocab))
+        cfg.clip_nbdev_head = dict(projection=model.proj is not None, normalize=bool(model.normalize))
         try: model.body.save_pretrained(tmp, safe_serialization=True)  # the tower under Hugging Face's own names
-        finally: cfg.id2label = old_labels
+        finally: cfg.id2label = old_labels; del cfg.clip_nbdev_head
         sd = load_file(tmp/'model.safetensors')
         sd.update({f'classifier.{k}': v.detach().to('cpu', torch.float32).contiguous() for k,v in model.head.state_dict().items()})
+        if model.proj is not None: sd['visual_projection.weight'] = model.proj.weight.detach().to('cpu', torch.float32).contiguous()
         save_file(sd, tmp/'model.safetensors', metadata={'format': 'pt'})
         (tmp/'labels.json').write_text(json.dumps(vocab, indent=1))
         (tmp/'preprocess.json').write_text(json.dumps(dict(img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
@@ -165,7 +175,13 @@ def load_clip_model(path,          # a folder written by `save_clip_model`
     pre = json.loads((path/'preprocess.json').read_text())
     body = CLIPVisionModel.from_pretrained(path, attn_implementation='sdpa')
     sd = load_file(path/'model.safetensors')
-    model = CLIPClassifier(body, len(vocab))
+    head = getattr(body.config, 'clip_nbdev_head', None) or {}
+    proj = None
+    if head.get('projection'):
+        w = sd['visual_projection.weight']
+        proj = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        proj.weight.data.copy_(w)
+    model = CLIPClassifier(body, len(vocab), proj=proj, normalize=head.get('normalize', False))
     model.head.load_state_dict({'weight': sd['classifier.weight'], 'bias': sd['classifier.bias']})
     model.vocab, model.preprocess = vocab, pre
     return model.to(ifnone(device, 'cpu')).eval()
