@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #12c4ba7c
 from __future__ import annotations
-import warnings
+import json, os, warnings
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image, ImageOps
@@ -63,9 +63,19 @@ def _try_load(fn, sz):
 
 def _plural(n, word): return f"{n} {word}{'' if n == 1 else 's'}"
 
+def _block_key(files, sz)->str:
+    "A name for the cache block of these files at size `sz`."
+    import hashlib
+    return hashlib.sha1(('\n'.join(map(str, files)) + f'|{sz}').encode()).hexdigest()[:16]
+
+def _sig(f): st = os.stat(f); return [st.st_size, st.st_mtime_ns]
+
 class ImageCache:
-    "Images decoded once and resized to `sz`, kept as uint8 (height, width, 3) arrays, looked up by path."
-    def __init__(self, sz=(64,64)): self.sz, self.idx, self.blocks, self.bad = tuple(sz), {}, [], []
+    "Images decoded once and resized to `sz`, kept as uint8 (height, width, 3) arrays, looked up by path; in memory, or memory-mapped under `path`."
+    def __init__(self, sz=(64,64), path=None):
+        self.sz, self.idx, self.blocks, self.bad, self.n_decoded = tuple(sz), {}, [], [], 0
+        self.path = None if path is None else Path(path)
+        if self.path is not None: self.path.mkdir(parents=True, exist_ok=True)
     def __len__(self): return len(self.idx)
     def __contains__(self, fn): return Path(fn) in self.idx
     def __getitem__(self, fn):
@@ -80,24 +90,56 @@ class ImageCache:
         "Decode `files` into the cache; return those that could be read, warn once naming the others."
         files = L(files).map(Path)
         new = files.filter(lambda f: f not in self.idx).unique()
+        if not new: return files.filter(lambda f: f in self.idx)
+        if self.path is not None and self._reuse(new): return files.filter(lambda f: f in self.idx)
         if progress is None: progress = len(new) >= 1000
         res = parallel(_try_load, new, sz=self.sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True, progress=progress)
+        self.n_decoded += len(new)
         ok = [(f, a) for f,(a,_) in zip(new, res) if a is not None]
         bad = [err for a,err in res if a is None]
-        if ok:
-            block = np.stack([a for _,a in ok])
-            self.idx.update({f: (len(self.blocks), i) for i,(f,_) in enumerate(ok)})
-            self.blocks.append(block)
+        if ok: self._store([f for f,_ in ok], np.stack([a for _,a in ok]), bad, new)
         if bad:
             self.bad += bad
             shown = '; '.join(bad[:5]) + (f'; and {len(bad)-5} more' if len(bad) > 5 else '')
             warnings.warn(f"skipped {_plural(len(bad), 'unreadable image')}: {shown}")
         return files.filter(lambda f: f in self.idx)
 
+    def _store(self, files, arr, bad, requested):
+        "Keep block `arr` of `files`: in memory, or written to a memory-mapped .npy file with the sizes and times of the `requested` files."
+        if self.path is not None:
+            key = _block_key(requested, self.sz)
+            tmpf = self.path/f'.{key}.npy.tmp'
+            mm = np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=arr.shape)
+            mm[:] = arr; mm.flush(); del mm
+            os.replace(tmpf, self.path/f'{key}.npy')
+            meta = dict(sz=list(self.sz), requested=[str(f) for f in requested], sigs=[_sig(f) for f in requested], files=[str(f) for f in files], bad=bad)
+            (self.path/f'{key}.json').write_text(json.dumps(meta))
+            arr = np.load(self.path/f'{key}.npy', mmap_mode='r')
+        self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
+        self.blocks.append(arr)
+
+    def _reuse(self, new)->bool:
+        "Map an earlier block of exactly these files, unchanged since, instead of decoding them again."
+        key = _block_key(new, self.sz)
+        meta_f, npy = self.path/f'{key}.json', self.path/f'{key}.npy'
+        if not (meta_f.exists() and npy.exists()): return False
+        try:
+            meta = json.loads(meta_f.read_text())
+            arr = np.load(npy, mmap_mode='r')
+            files = [Path(f) for f in meta['files']]
+            fresh = (tuple(meta['sz']) == self.sz and arr.shape == (len(files), *self.sz, 3)
+                     and all(_sig(f) == s for f,s in zip(meta['requested'], meta['sigs'])))
+        except Exception: fresh = False
+        if not fresh: return False  # stale (a file changed, or another size): decode again
+        self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
+        self.blocks.append(arr)
+        if meta['bad']: self.bad += meta['bad']; warnings.warn(f"skipped {_plural(len(meta['bad']), 'unreadable image')}: {'; '.join(meta['bad'][:5])}")
+        return True
+
     @property
     def nbytes(self)->int: return sum(b.nbytes for b in self.blocks)
 
-# %% ../nbs/01_data.ipynb #2892b4aa
+# %% ../nbs/01_data.ipynb #311bd141
 def _exts(): return ', '.join(sorted(IMAGE_EXTS & {'.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff'}))
 
 def check_folder(path, what='train_dir'):
@@ -125,7 +167,7 @@ def class_folder_items(train_dir # folder with one sub-folder of images per clas
     if loose: warnings.warn(f"ignored {_plural(len(loose), 'image')} directly in train_dir '{train_dir}': put them in a class folder")
     return files, labels
 
-# %% ../nbs/01_data.ipynb #3c1874a3
+# %% ../nbs/01_data.ipynb #e34499c8
 RA_OPS = [('auto_contrast', 0, 1), ('equalize', 0, 1), ('rotate', -30., 30.), ('posterize', 4., 8.), ('solarize', 0., 1.),
           ('color', 0.1, 1.9), ('contrast', 0.1, 1.9), ('brightness', 0.1, 1.9), ('sharpness', 0.1, 1.9),
           ('shear_x', -0.3, 0.3), ('shear_y', -0.3, 0.3), ('translate_x', -0.1, 0.1), ('translate_y', -0.1, 0.1)]
@@ -156,7 +198,7 @@ class RandAugment(Transform):
                 if len(idx): idx = idx.to(x.device); x[idx] = op(x[idx]).to(x.dtype)
         return TensorImage(x.clamp_(0, 1))
 
-# %% ../nbs/01_data.ipynb #47895995
+# %% ../nbs/01_data.ipynb #6dd0b3b6
 class CachedImage(Transform):
     "Look up an image file in `cache`: a uint8 `TensorImage` of shape (3, height, width)."
     def __init__(self, cache:ImageCache): self.cache = cache
@@ -180,7 +222,7 @@ def _splitter(ys, valid_pct, seed):
         return TrainTestSplitter(test_size=n_valid, random_state=seed, stratify=ys)
     return RandomSplitter(valid_pct, seed=seed)
 
-# %% ../nbs/01_data.ipynb #7d979894
+# %% ../nbs/01_data.ipynb #048a3750
 def clip_dls(train_dir,                # folder with one sub-folder of images per class
              img_size=(64,64),         # (height, width) the images are resized to, or one int for a square
              bs:int=8,                 # batch size
@@ -191,12 +233,13 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
              num_workers:int=0,        # DataLoader worker processes (images are already decoded: 0 is fastest)
              device=None,              # device of the batches (fastai's default: CUDA when available)
              cache:ImageCache|None=None, # an existing cache to reuse (must have the same `img_size`)
+             cache_dir=None,           # keep the decoded images memory-mapped in this folder (for data larger than memory, and reuse across runs)
              **kwargs                  # passed to `DataBlock.dataloaders`
             )->DataLoaders:
     "Checked `DataLoaders` of a `train_dir/<class>/` folder: decoded once, RandAugment on training batches, CLIP-normalised."
     sz = _size2(img_size)
     files, labels = class_folder_items(train_dir)
-    cache = ifnone(cache, ImageCache(sz))
+    cache = ifnone(cache, ImageCache(sz, path=cache_dir))
     if cache.sz != sz: raise ValueError(f"the cache holds images of size {cache.sz}, not img_size {sz}")
     ok = cache.add(files)
     vocab = sorted(set(labels.values()))
@@ -210,7 +253,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     dls.cache, dls.img_size, dls.train_dir = cache, sz, Path(train_dir)
     return dls
 
-# %% ../nbs/01_data.ipynb #46e13be8
+# %% ../nbs/01_data.ipynb #5f9363b9
 def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls`)
                  test_dir,          # folder of unlabelled images (searched recursively)
                  bs:int|None=None,  # batch size (default: the training batch size)
