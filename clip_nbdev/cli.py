@@ -79,7 +79,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           pseudo_epochs:int=2,         # epochs of the pseudo-label stage
           pseudo_lr:float=None,        # peak lr of the pseudo-label stage (default: half of lr)
           warmup_pct:float=0.1,        # share of each stage's steps spent warming up
-          ra_magnitude:float=7,        # RandAugment magnitude (0-30; 0 turns augmentation off)
+          ra_magnitude:int=7,          # RandAugment magnitude (0-30; 0 turns augmentation off)
           ra_ops:int=2,                # RandAugment operations per image
           valid_pct:float=0.2,         # share of the labelled images held out for validation
           seed:int=42,                 # seed of the split, the head and the augmentation
@@ -198,6 +198,7 @@ def predict(model_path:str='output/best_model', # the best_model folder a traini
             id_col:str='id',           # name of the id column
             label_col:str='label',     # name of the label column
             precision:str='auto',      # auto (bf16 on a GPU), bf16, fp16 or fp32
+            cache_dir:str=None,        # keep the decoded images memory-mapped in this folder, and reuse them on the next run
             debug:store_true=False     # show full tracebacks
            )->pd.DataFrame:
     "Predict a folder of images with a saved model and write a Kaggle-style CSV, as the competition's inference.py did."
@@ -209,7 +210,9 @@ def predict(model_path:str='output/best_model', # the best_model folder a traini
         want = _read_labels(labels)
         if want != model.vocab:
             raise UserError(f"--labels {want} differ from the model's labels.json {model.vocab}: drop --labels or pass the right model_path")
-    df = predict_folder(model, test_dir, bs=batch_size, img_size=img_size, tta=tta, probs=probs, precision=precision)
+    sz = img_size or tuple(model.preprocess['img_size'])
+    cache = ImageCache(sz, path=cache_dir) if cache_dir is not None else None
+    df = predict_folder(model, test_dir, bs=batch_size, img_size=img_size, tta=tta, probs=probs, precision=precision, cache=cache)
     write_preds_csv(df, output, id_col=id_col, label_col=label_col, extra=[c for c in df.columns if c.startswith('prob_')])
     print(f"{len(df)} predictions written to {output}")
     return df

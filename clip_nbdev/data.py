@@ -17,7 +17,7 @@ import fastai.vision.data  # registers show_batch for images: one grid, not a fi
 from .core import *
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'RA_OPS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items',
+__all__ = ['IMAGE_EXTS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items',
            'RandAugment', 'CachedImage', 'clip_dls', 'clip_test_dl']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
@@ -168,37 +168,45 @@ def class_folder_items(train_dir # folder with one sub-folder of images per clas
     return files, labels
 
 # %% ../nbs/01_data.ipynb #e34499c8
-RA_OPS = [('auto_contrast', 0, 1), ('equalize', 0, 1), ('rotate', -30., 30.), ('posterize', 4., 8.), ('solarize', 0., 1.),
-          ('color', 0.1, 1.9), ('contrast', 0.1, 1.9), ('brightness', 0.1, 1.9), ('sharpness', 0.1, 1.9),
-          ('shear_x', -0.3, 0.3), ('shear_y', -0.3, 0.3), ('translate_x', -0.1, 0.1), ('translate_y', -0.1, 0.1)]
-
 class RandAugment(Transform):
-    "RandAugment on training batches: each image draws its own `n` operations, applied at magnitude `m` by kornia."
+    "RandAugment on training batches, torchvision's operations and magnitudes, drawn per image and applied per sub-batch."
     split_idx, order = 0, 20
     def __init__(self,
-                 n:int=2,         # operations per image
-                 m:float=7,       # magnitude, 0 < m < 30
-                 ops:list=RA_OPS  # kornia RandAugment (name, low, high) operations; identity is added
+                 n:int=2,          # operations per image
+                 m:int=7,          # magnitude, 0 to `num_bins`-1 (torchvision's scale: 0-30)
+                 num_bins:int=31   # number of magnitude bins (torchvision's default)
                 ):
-        import kornia.augmentation as K
-        if not 0 < m < 30: raise ValueError(f"RandAugment magnitude must be between 0 and 30 (exclusive), got {m}")
-        if not 1 <= n <= len(ops) + 1: raise ValueError(f"RandAugment n must be between 1 and {len(ops)+1}, got {n}")
-        store_attr('n,m')
-        self.ops = [K.auto.RandAugment(n=1, m=m, policy=[[op]]) for op in ops]
+        from torchvision.transforms import v2
+        if not 0 <= m < num_bins or int(m) != m: raise ValueError(f"RandAugment magnitude must be an integer from 0 to {num_bins-1}, got {m}")
+        if n < 1: raise ValueError(f"RandAugment n must be at least 1, got {n}")
+        store_attr('n,num_bins'); self.m = int(m)
+        self.tv = v2.RandAugment(num_ops=n, magnitude=self.m, num_magnitude_bins=num_bins)
+        self.op_names = list(self.tv._AUGMENTATION_SPACE)
 
-    def draw(self, bs:int)->Tensor:
-        "For each of `bs` images, the indices of its `n` distinct operations (`len(self.ops)` is identity)."
-        return torch.rand(bs, len(self.ops) + 1).argsort(dim=1)[:, :self.n]
+    def draw(self, bs:int)->tuple:
+        "For each of `bs` images: the indices of its `n` operations in `op_names`, and whether each is negated."
+        return torch.randint(len(self.op_names), (bs, self.n)), torch.rand(bs, self.n) <= 0.5
+
+    def magnitude(self, name:str, h:int, w:int)->tuple:
+        "`(magnitude, signed)` of operation `name` at this transform's magnitude, for images of size (h, w)."
+        fn, signed = self.tv._AUGMENTATION_SPACE[name]
+        mags = fn(self.num_bins, h, w)
+        return (float(mags[self.m]) if mags is not None and mags.ndim > 0 else 0.), signed
 
     def encodes(self, x:TensorImage):
-        choice, x = self.draw(x.shape[0]), x.clone()
-        for slot in choice.T:
-            for j, op in enumerate(self.ops):
-                idx = (slot == j).nonzero().squeeze(1)
-                if len(idx): idx = idx.to(x.device); x[idx] = op(x[idx]).to(x.dtype)
+        (choice, neg), x = self.draw(x.shape[0]), x.as_subclass(torch.Tensor).clone()
+        for s in range(self.n):
+            for j, name in enumerate(self.op_names):
+                mag, signed = self.magnitude(name, *x.shape[-2:])
+                for sign in ((False, True) if signed else (False,)):
+                    sel = (choice[:, s] == j) & ((neg[:, s] == sign) if signed else True)
+                    idx = sel.nonzero().squeeze(1)
+                    if len(idx) == 0 or name == 'Identity': continue
+                    idx = idx.to(x.device)
+                    x[idx] = self.tv._apply_image_or_video_transform(x[idx], name, -mag if sign else mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
         return TensorImage(x.clamp_(0, 1))
 
-# %% ../nbs/01_data.ipynb #6dd0b3b6
+# %% ../nbs/01_data.ipynb #4969483e
 class CachedImage(Transform):
     "Look up an image file in `cache`: a uint8 `TensorImage` of shape (3, height, width)."
     def __init__(self, cache:ImageCache): self.cache = cache
@@ -222,15 +230,15 @@ def _splitter(ys, valid_pct, seed):
         return TrainTestSplitter(test_size=n_valid, random_state=seed, stratify=ys)
     return RandomSplitter(valid_pct, seed=seed)
 
-# %% ../nbs/01_data.ipynb #048a3750
+# %% ../nbs/01_data.ipynb #2b33339a
 def clip_dls(train_dir,                # folder with one sub-folder of images per class
              img_size=(64,64),         # (height, width) the images are resized to, or one int for a square
              bs:int=8,                 # batch size
              valid_pct:float=0.2,      # share of the labelled images held out for validation
              seed:int=42,              # seed of the validation split
              n_ops:int=2,              # RandAugment operations per training image (0: no augmentation)
-             magnitude:float=7,        # RandAugment magnitude (0-30 scale)
-             num_workers:int=0,        # DataLoader worker processes (images are already decoded: 0 is fastest)
+             magnitude:int=7,          # RandAugment magnitude (torchvision's 0-30 scale; 0: no augmentation)
+             num_workers:int=0,        # DataLoader worker processes (images are already decoded: 0 is fastest); kept alive between epochs
              device=None,              # device of the batches (fastai's default: CUDA when available)
              cache:ImageCache|None=None, # an existing cache to reuse (must have the same `img_size`)
              cache_dir=None,           # keep the decoded images memory-mapped in this folder (for data larger than memory, and reuse across runs)
@@ -249,11 +257,12 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=CachedImage(cache), batch_tfms=IntToFloatTensor()), CategoryBlock(vocab=vocab)),
                        get_y=_LabelOf(labels), splitter=_splitter([labels[f] for f in ok], valid_pct, seed),
                        batch_tfms=[*aug, Normalize.from_stats(CLIP_MEAN, CLIP_STD)])
+    kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
     dls.cache, dls.img_size, dls.train_dir = cache, sz, Path(train_dir)
     return dls
 
-# %% ../nbs/01_data.ipynb #5f9363b9
+# %% ../nbs/01_data.ipynb #0c0db03d
 def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls`)
                  test_dir,          # folder of unlabelled images (searched recursively)
                  bs:int|None=None,  # batch size (default: the training batch size)
