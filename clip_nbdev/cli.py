@@ -85,6 +85,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           seed:int=42,                 # seed of the split, the head and the augmentation
           num_workers:int=0,           # DataLoader workers (images are decoded once up front: 0 is usually fastest)
           cache_dir:str=None,          # keep the decoded images memory-mapped in this folder (data larger than memory; reused by later runs)
+          compile:store_true=False,    # torch.compile the model (falls back to eager, with a warning, where it fails)
           precision:str='auto',        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
           head_init:str='random',      # random, or zeroshot: start from CLIP's zero-shot classifier of the class names
           llrd:float=None,             # layer-wise lr decay, e.g. 0.65 (off by default)
@@ -131,7 +132,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     seed_everything(seed)
     dls = clip_dls(train_dir, img_size=sz, bs=batch_size, valid_pct=valid_pct, seed=seed, n_ops=ra_ops, magnitude=ra_magnitude, num_workers=num_workers, cache_dir=cache_dir)
     learn = clip_learner(dls, model_name, output_dir=out, lr=lr, precision=precision, seed=seed, head_init=head_init,
-                         llrd=llrd, ema=ema, label_smoothing=label_smoothing)
+                         llrd=llrd, ema=ema, label_smoothing=label_smoothing, compile=compile)
     n_train, t_fit = len(dls.train_ds), time.time()
     learn.fit_warmup_cosine(epochs, lr, warmup_pct=warmup_pct, freeze_epochs=freeze_epochs)
     seen, added = n_train * epochs, 0
@@ -170,7 +171,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     return summary
 
 _TRAIN_ARGS = ('train_dir test_dir model_name img_size batch_size epochs lr output_dir use_pseudo_labels pseudo_threshold pseudo_epochs pseudo_lr '
-               'warmup_pct ra_magnitude ra_ops valid_pct seed num_workers cache_dir precision head_init llrd ema freeze_epochs label_smoothing wise_alpha '
+               'warmup_pct ra_magnitude ra_ops valid_pct seed num_workers cache_dir compile precision head_init llrd ema freeze_epochs label_smoothing wise_alpha '
                'wise_search tta demo overwrite').split()
 
 def is_cli_run()->bool:

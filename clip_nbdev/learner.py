@@ -6,13 +6,14 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/learner.html.md"""
 
 # %% ../nbs/03_learner.ipynb #4c7ffab3
 from __future__ import annotations
-import json, time
+import json, time, warnings
 from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
 from fastai.optimizer import OptimWrapper
+from torch import nn
 import fastai.vision.learner  # registers show_results and plot_top_losses for images, used by ClassificationInterpretation
 from .core import *
 from .data import *
@@ -21,7 +22,7 @@ from .zeroshot import *
 from .finetune import *
 
 # %% auto #0
-__all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'clip_learner']
+__all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'compile_model', 'PlainTensors', 'clip_learner']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -166,7 +167,31 @@ def _precision(precision:str, device)->str:
     if torch.device(device).type != 'cuda': return 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
-# %% ../nbs/03_learner.ipynb #eb51c773
+# %% ../nbs/03_learner.ipynb #9aec471d
+def compile_model(model:nn.Module, # compiled in place
+                  xb=None,         # a batch to compile on now (else compilation happens at the first step)
+                  **kwargs         # passed to `torch.compile`
+                 )->bool:
+    "Compile `model` in place with `torch.compile`; on failure warn once, restore the eager model and return False."
+    try:
+        model.compile(**kwargs)
+        if xb is not None:
+            xb, was = xb.as_subclass(torch.Tensor), model.training
+            model.train(); model(xb).float().sum().backward(); model.zero_grad(set_to_none=True); model.train(was)
+        return True
+    except Exception as e:
+        model._compiled_call_impl = None
+        model.zero_grad(set_to_none=True)
+        warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); training with the eager model")
+        return False
+
+# %% ../nbs/03_learner.ipynb #512b6b85
+class PlainTensors(Callback):
+    "Give the model plain `torch.Tensor` inputs instead of fastai's tensor subclasses."
+    order = -20
+    def before_batch(self): self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)
+
+# %% ../nbs/03_learner.ipynb #d7e92c75
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder, or 'tiny'
                  output_dir=None,               # where to write log.csv and best_model/ (nothing is written if None)
@@ -182,6 +207,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  templates=None,                # caption templates of the zero-shot head (default `TEMPLATES`)
                  llrd:float|None=None,          # layer-wise lr decay (e.g. 0.65), with no weight decay on biases and norms
                  ema:float|None=None,           # decay of an exponential moving average of the weights (e.g. 0.9998)
+                 compile:bool=False,            # `torch.compile` the model (falls back to eager with a warning)
                  **kwargs                       # passed to `Learner`
                 )->Learner:
     "A fastai `Learner` fine-tuning CLIP's vision tower `model_name` on `dls`."
@@ -200,6 +226,8 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                     metrics=metrics, splitter=llrd_splitter if llrd is not None else clip_splitter, cbs=cbs, path=ifnone(output_dir, '.'), **kwargs)
     learn.lr_mults = llrd_lr_mults(model, llrd) if llrd is not None else None
     learn.zeroshot_state = {k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None
+    learn.compiled = compile_model(model, dls.one_batch()[0] if len(dls.train) else None) if compile else False
+    if learn.compiled: learn.add_cb(PlainTensors())
     learn.precision = _precision(precision, dls.device)
     if learn.precision == 'bf16': learn.to_bf16()
     elif learn.precision == 'fp16': learn.to_fp16()
