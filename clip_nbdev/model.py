@@ -18,8 +18,8 @@ from transformers import CLIPVisionModel, CLIPVisionConfig
 from .core import *
 
 # %% auto #0
-__all__ = ['vision_embeddings', 'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
-           'save_clip_model', 'load_clip_model']
+__all__ = ['vision_embeddings', 'from_hub', 'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier',
+           'clip_splitter', 'save_clip_model', 'load_clip_model']
 
 # %% ../nbs/02_model.ipynb #54f2e243
 def _hub_reachable(timeout:float=3.)->bool:
@@ -34,6 +34,18 @@ def _hub_reachable(timeout:float=3.)->bool:
 def vision_embeddings(vision:CLIPVisionModel)->nn.Module:
     "The patch + position embeddings module of `vision` (transformers 4 nests it under `vision_model`, 5 does not)."
     return getattr(vision, 'vision_model', vision).embeddings
+
+def from_hub(load,      # called as `load(local_files_only=True)`, then `load()`
+             name:str   # the hub id, for the messages
+            ):
+    "`load()` from the Hugging Face cache if it is there, else from the hub, failing at once with one line when the hub is out of reach."
+    try: return load(local_files_only=True)
+    except OSError: pass
+    if not _hub_reachable():
+        raise OSError(f"model '{name}' is not in the Hugging Face cache and the hub cannot be reached (offline): "
+                      "download it once with network access, or pass a local folder written by save_pretrained, or 'tiny'")
+    try: return load()
+    except OSError as e: raise OSError(f"model '{name}' could not be loaded from the Hugging Face hub: {str(e).splitlines()[0]}") from None
 
 def _looks_like_path(name:str)->bool:
     "A hub id is `name` or `org/name`; anything else is meant as a folder."
@@ -56,13 +68,7 @@ def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 
         if not (p/'config.json').exists(): raise FileNotFoundError(f"model folder '{p}' has no config.json: pass a folder written by save_pretrained")
         return CLIPVisionModel.from_pretrained(p, attn_implementation='sdpa')
     if p.exists() or _looks_like_path(name): raise FileNotFoundError(f"model '{name}' is not a folder written by save_pretrained")
-    try: return CLIPVisionModel.from_pretrained(name, attn_implementation='sdpa', local_files_only=True)
-    except OSError: pass
-    if not _hub_reachable():
-        raise OSError(f"model '{name}' is not in the Hugging Face cache and the hub cannot be reached (offline): "
-                      "download it once with network access, or pass a local folder written by save_pretrained, or 'tiny'")
-    try: return CLIPVisionModel.from_pretrained(name, attn_implementation='sdpa')
-    except OSError as e: raise OSError(f"model '{name}' could not be loaded from the Hugging Face hub: {str(e).splitlines()[0]}") from None
+    return from_hub(lambda **kw: CLIPVisionModel.from_pretrained(name, attn_implementation='sdpa', **kw), name)
 
 # %% ../nbs/02_model.ipynb #495c89a2
 def resample_pos_embed(vision:CLIPVisionModel, # the vision tower, changed in place

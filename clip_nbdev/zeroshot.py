@@ -15,7 +15,7 @@ from fastcore.all import *
 from transformers import CLIPModel, AutoTokenizer, AutoConfig
 from .core import *
 from .model import *
-from .model import _hub_reachable, _looks_like_path
+from .model import _looks_like_path
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'class_prompts', 'load_clip_full', 'text_embeddings', 'zeroshot_head', 'wise_ft_state', 'wise_ft']
@@ -43,10 +43,7 @@ def load_clip_full(name:str)->tuple:
         if mt != 'clip': raise ValueError(f"{what}: '{name}' holds a {mt} model")
         return CLIPModel.from_pretrained(p).eval(), AutoTokenizer.from_pretrained(p)
     if _looks_like_path(name): raise FileNotFoundError(f"model '{name}' is not a folder written by save_pretrained")
-    try: return CLIPModel.from_pretrained(name, local_files_only=True).eval(), AutoTokenizer.from_pretrained(name, local_files_only=True)
-    except OSError: pass
-    if not _hub_reachable(): raise OSError(f"model '{name}' is not in the Hugging Face cache and the hub cannot be reached (offline): download it once with network access")
-    return CLIPModel.from_pretrained(name).eval(), AutoTokenizer.from_pretrained(name)
+    return from_hub(lambda **kw: (CLIPModel.from_pretrained(name, **kw).eval(), AutoTokenizer.from_pretrained(name, **kw)), name)
 
 # %% ../nbs/02a_zeroshot.ipynb #2c19a7da
 @torch.no_grad()
