@@ -104,9 +104,9 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     if demo:
         data = digits_folder(out/'demo_data') if not (out/'demo_data'/'test_labels.csv').exists() else out/'demo_data'
         train_dir, test_dir = ifnone(train_dir, data/'train'), ifnone(test_dir, data/'test')
-        img_size, batch_size, lr = ifnone(img_size, (32, 32)), ifnone(batch_size, 8), ifnone(lr, 3e-3)
+        img_size, lr = ifnone(img_size, (32, 32)), ifnone(lr, 3e-3)
         use_pseudo_labels = True
-    img_size, batch_size, lr = ifnone(img_size, (64, 64)), ifnone(batch_size, 8), ifnone(lr, 3e-6)
+    img_size, lr = ifnone(img_size, (64, 64)), ifnone(lr, 3e-6)
     # every check that can fail, before anything is decoded or loaded
     if train_dir is None: raise UserError("--train_dir is required (a folder with one sub-folder of images per class), or pass --demo")
     sz = _size2(img_size, '--img_size')
