@@ -6,17 +6,20 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #dfa55a17
 from __future__ import annotations
-import json, os, sys, time, platform, shlex, warnings
+import json, os, sys, time, platform, shlex, warnings, inspect, contextlib
 from pathlib import Path
 from typing import Annotated
 import numpy as np, pandas as pd, torch
 from fastcore.all import *
 from fastcore.script import anno_parser, store_true
+from fastai.torch_core import num_distrib, rank_distrib, find_bs
+from fastai.callback.core import Callback
 from .core import *
 from .data import *
 from .data import _size2
 from .model import *
 from .learner import *
+from .checkpoint import *
 from .callback.pseudo import *
 from .callback.pseudo import _check_threshold
 from .predict import *
@@ -48,7 +51,7 @@ def run_cli(func, argv=None, prog:str=None)->int:
     prog = prog or func.__name__
     try: func(**args); return 0
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; what was finished is on disk (the best model so far and the log)", file=sys.stderr)
+        print(f"{prog}: interrupted; what was finished is on disk (the best model so far, the log and the last checkpoint: add --resume to continue)", file=sys.stderr)
         return 130
     except _USER_ERRORS as e:
         if args.get('debug'): raise
@@ -63,8 +66,22 @@ def _versions():
                 transformers=transformers.__version__, clip_nbdev=clip_nbdev.__version__)
 
 def _write_json(fname, obj):
-    tmpf = Path(fname).with_name(f'.{Path(fname).name}.tmp')
-    tmpf.write_text(json.dumps(obj, indent=1, default=str)); os.replace(tmpf, fname)
+    with atomic_write(fname) as f: f.write(json.dumps(obj, indent=1, default=str))
+
+def _write_csv(df, fname):
+    with atomic_write(fname) as f: df.to_csv(f, index=False)
+
+_RESUME_FREE = ('output_dir', 'num_workers', 'cache_dir', 'overwrite')  # flags a resumed run may change
+def _jsonable(v): return json.loads(json.dumps(v, default=str))
+
+def _resume_args(out:Path, given:dict)->dict:
+    "The arguments of the run recorded in `out/run.json`, with a `UserError` where `given` sets another value."
+    f = out/'run.json'
+    if not f.exists(): raise UserError(f"--resume: output_dir '{out}' has no run.json of a run to resume: run without --resume")
+    rec, defaults = json.loads(f.read_text())['args'], {k: p.default for k,p in inspect.signature(train).parameters.items()}
+    diff = [k for k,v in given.items() if k in rec and k not in _RESUME_FREE and _jsonable(v) not in (_jsonable(rec[k]), _jsonable(defaults[k]))]
+    if diff: raise UserError(f"--resume continues the run with its own flags, but " + ', '.join(f"--{k} {given[k]} (run.json: {rec[k]})" for k in diff) + ": drop or correct them")
+    return {**given, **{k: v for k,v in rec.items() if k not in _RESUME_FREE}}
 
 def train(train_dir:str=None,          # folder with one sub-folder of images per class
           test_dir:str=None,           # folder of unlabelled images to predict (and pseudo-label)
@@ -97,12 +114,23 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           tta:store_true=False,        # test-time augmentation (horizontal flip) for predictions.csv
           demo:store_true=False,       # train on the built-in handwritten digits (no data or network needed)
           overwrite:store_true=False,  # replace a model already in output_dir
+          resume:store_true=False,     # continue the interrupted run in output_dir from its last checkpoint (same flags; omitted ones are taken from its run.json)
           debug:store_true=False       # show full tracebacks
          )->dict:
     "Fine-tune a CLIP vision transformer on a folder of images, as the competition's train.py did."
     t0, out = time.time(), Path(output_dir)
+    if resume:
+        if overwrite: raise UserError("--resume continues the run in output_dir and --overwrite would delete it: pass one of them")
+        given = {k: v for k,v in locals().items() if k in _TRAIN_ARGS}
+        args = _resume_args(out, given)
+        if _jsonable(args) != _jsonable(given): return train(**args, resume=True, debug=debug)
+    on_cpu = not torch.cuda.is_available()
+    if num_distrib() > 1:  # started by torchrun or accelerate launch: join the process group (gloo on CPUs, NCCL on GPUs)
+        from accelerate import PartialState
+        PartialState(cpu=on_cpu)
     if demo:
-        data = digits_folder(out/'demo_data') if not (out/'demo_data'/'test_labels.csv').exists() else out/'demo_data'
+        data = out/'demo_data'
+        if not (data/'test_labels.csv').exists(): rank0_first(lambda: data if (data/'test_labels.csv').exists() else digits_folder(data))
         train_dir, test_dir = ifnone(train_dir, data/'train'), ifnone(test_dir, data/'test')
         img_size, lr = ifnone(img_size, (32, 32)), ifnone(lr, 3e-3)
         use_pseudo_labels = True
@@ -112,8 +140,8 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     sz = _size2(img_size, '--img_size')
     _check_threshold(pseudo_threshold)
     if batch_size < 1 or epochs < 1: raise UserError(f"--batch_size and --epochs must be at least 1, got {batch_size} and {epochs}")
-    if (out/'best_model').exists() and not overwrite:
-        raise UserError(f"output_dir '{out}' already holds a model (best_model/): pass --overwrite to replace it, or another --output_dir")
+    if (out/'best_model').exists() and not overwrite and not resume:
+        raise UserError(f"output_dir '{out}' already holds a model (best_model/): pass --overwrite to replace it, --resume to continue its run, or another --output_dir")
     if (wise_alpha is not None or wise_search) and head_init != 'zeroshot': raise UserError("--wise_alpha and --wise_search need --head_init zeroshot")
     if wise_alpha is not None and not 0 <= wise_alpha <= 1: raise UserError(f"--wise_alpha must be between 0 and 1, got {wise_alpha}")
     if use_pseudo_labels and test_dir is None: raise UserError("--use_pseudo_labels needs --test_dir, the folder of unlabelled images")
@@ -121,39 +149,60 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
         check_folder(test_dir, '--test_dir')
         if not find_images(test_dir): raise UserError(f"--test_dir '{test_dir}' has no images: add images or pass another folder")
     class_folder_items(train_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv'): (out/f).unlink(missing_ok=True)
-    argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if is_cli_run() else None
-    run = dict(command=shlex.join(argv) if argv else None, args={k: v for k,v in locals().items() if k in _TRAIN_ARGS},
-               seed=seed, versions=_versions(), device=str(best_device()))
-    _write_json(out/'run.json', run)
+    rank0 = rank_distrib() == 0
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'checkpoint.pth'): (out/f).unlink(missing_ok=True)
+        argv = _command() if is_cli_run() else None
+        now = dict(command=argv, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(num_distrib(), 1), device=str(best_device()))
+        if resume:
+            run = json.loads((out/'run.json').read_text())
+            run.setdefault('resumed', []).append(now)
+        else: run = dict(now, args={k: v for k,v in locals().items() if k in _TRAIN_ARGS}, seed=seed, versions=_versions())
+        _write_json(out/'run.json', run)
 
     seed_everything(seed)
-    dls = clip_dls(train_dir, img_size=sz, bs=batch_size, valid_pct=valid_pct, seed=seed, n_ops=ra_ops, magnitude=ra_magnitude, num_workers=num_workers, cache_dir=cache_dir)
+    dls = rank0_first(clip_dls, train_dir, img_size=sz, bs=batch_size, valid_pct=valid_pct, seed=seed, n_ops=ra_ops, magnitude=ra_magnitude, num_workers=num_workers, cache_dir=cache_dir)
     learn = clip_learner(dls, model_name, output_dir=out, lr=lr, precision=precision, seed=seed, head_init=head_init,
                          llrd=llrd, ema=ema, label_smoothing=label_smoothing, compile=compile)
-    n_train, t_fit = len(dls.train_ds), time.time()
-    learn.fit_warmup_cosine(epochs, lr, warmup_pct=warmup_pct, freeze_epochs=freeze_epochs)
-    seen, added = n_train * epochs, 0
-    if use_pseudo_labels:
-        rec = learn.fit_pseudo(test_dir, threshold=pseudo_threshold, n_epoch=pseudo_epochs, lr=ifnone(pseudo_lr, lr / 2), warmup_pct=warmup_pct)
-        rec.to_csv(out/'pseudo_labels.csv', index=False)
-        added = int(rec.n_added.sum())
-        seen += (n_train + added) * pseudo_epochs
+    learn.add_cb(TrainCheckpoint(out/'checkpoint.pth'))
+    if num_distrib() > 1: seed_everything(seed + rank_distrib())  # each process its own augmentations
+    stages = (['linear_probe'] if freeze_epochs else []) + ['train'] + (['pseudo1'] if use_pseudo_labels else [])
+    plan = ResumePoint(learn.load_checkpoint(out/'checkpoint.pth'), stages) if resume and (out/'checkpoint.pth').exists() else None
+    if resume and rank0:
+        if plan is None: first(learn.cbs, risinstance(EpochCSVLog)).truncate(0)
+        print(f"resuming after epoch {plan.ck['epoch']} of stage {plan.ck['stage']}" if plan else "no checkpoint yet (stopped during the first epoch): starting the run again")
+    n_train, t_fit, counter = len(dls.train_ds), time.time(), _ImagesSeen()
+    with learn.distrib_ctx(cpu=on_cpu) if num_distrib() > 1 else contextlib.nullcontext(), learn.added_cbs(counter):
+        if freeze_epochs and not (plan and plan.done('linear_probe')):
+            learn.fit_head_only(freeze_epochs, lr * 10, warmup_pct=warmup_pct, **(plan.fit_kwargs('linear_probe') if plan else {}))
+        if not (plan and plan.done('train')):
+            learn.fit_warmup_cosine(epochs, lr, warmup_pct=warmup_pct, **(plan.fit_kwargs('train') if plan else {}))
+        if use_pseudo_labels:
+            rp = plan.pseudo() if plan else None
+            if plan is not None and rp is None: plan.fit_kwargs('pseudo1')  # the checkpoint ended the first stage: its random states, now
+            rec = learn.fit_pseudo(test_dir, threshold=pseudo_threshold, n_epoch=pseudo_epochs, lr=ifnone(pseudo_lr, lr / 2), warmup_pct=warmup_pct, resume=rp)
     t_fit = time.time() - t_fit
+    if not rank0: return None  # rank 0 writes the results
+    added = 0
+    if use_pseudo_labels:
+        _write_csv(rec, out/'pseudo_labels.csv')
+        added = int(rec.n_added.sum())
     learn.load_best()
     best = first(learn.cbs, risinstance(SaveBestModel))
     wise = None
     if wise_search or wise_alpha is not None:
         if wise_search: wise = learn.wise_ft_search()
         else: wise = learn.wise_ft_search(alphas=(wise_alpha,))
-        wise.to_csv(out/'wise_ft.csv', index=False)
+        _write_csv(wise, out/'wise_ft.csv')
         save_clip_model(learn.model, out/'best_model', dls.vocab, img_size=sz)
     summary = dict(best_accuracy=float(best.best) if wise is None else float(wise.set_index('alpha').accuracy[learn.wise_alpha]), best_epoch=best.best_epoch, best_stage=best.best_stage, epochs=epochs,
                    pseudo_epochs=pseudo_epochs if use_pseudo_labels else 0, pseudo_labels_added=added,
                    n_train=n_train, n_valid=len(dls.valid_ds), classes=list(dls.vocab), wall_time_s=round(time.time() - t0, 2),
-                   train_images_per_s=round(seen / t_fit, 1), model_name=str(model_name), img_size=list(sz),
+                   train_images_per_s=round(counter.n * max(num_distrib(), 1) / t_fit, 1), train_images_seen=counter.n * max(num_distrib(), 1),
+                   world_size=max(num_distrib(), 1), resumed=plan is not None,
+                   model_name=str(model_name), img_size=list(sz),
                    options=dict(head_init=head_init, llrd=llrd, ema=ema, freeze_epochs=freeze_epochs, label_smoothing=label_smoothing),
                    wise_alpha=getattr(learn, 'wise_alpha', None) if wise is not None else None)
     if test_dir is not None:
@@ -165,18 +214,32 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
             summary['test_accuracy'] = float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
     summary['wall_time_s'] = round(time.time() - t0, 2)
     _write_json(out/'summary.json', summary)
+    (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
     print(f"best validation accuracy {summary['best_accuracy']:.4f} ({summary['best_stage']} stage, epoch {summary['best_epoch']})"
           + (f"; test accuracy {summary['test_accuracy']:.4f}" if 'test_accuracy' in summary else '')
           + f"; {added} pseudo-labels; {summary['wall_time_s']:.0f} s; model in {out/'best_model'}")
     return summary
+
+class _ImagesSeen(Callback):
+    "Count the training images this process went through."
+    n = 0
+    def after_batch(self):
+        if self.training: self.n += find_bs(self.yb)
 
 _TRAIN_ARGS = ('train_dir test_dir model_name img_size batch_size epochs lr output_dir use_pseudo_labels pseudo_threshold pseudo_epochs pseudo_lr '
                'warmup_pct ra_magnitude ra_ops valid_pct seed num_workers cache_dir compile precision head_init llrd ema freeze_epochs label_smoothing wise_alpha '
                'wise_search tta demo overwrite').split()
 
 def is_cli_run()->bool:
-    "Is this process one of our console scripts (rather than a notebook or a Python call)?"
-    return Path(sys.argv[0]).name.startswith('clip-nbdev')
+    "Is this process one of our commands (`clip-nbdev-train`, or `python -m clip_nbdev.cli` as `torchrun` starts it), rather than a notebook or a Python call?"
+    a = Path(sys.argv[0])
+    return a.name.startswith('clip-nbdev') or (a.name == 'cli.py' and a.parent.name == 'clip_nbdev')
+
+def _command()->str:
+    "The command line of this process, as a user would type it."
+    a = Path(sys.argv[0])
+    head = ['python', '-m', 'clip_nbdev.cli'] if a.name == 'cli.py' else [a.name]
+    return shlex.join(head + sys.argv[1:])
 
 def train_main(): sys.exit(run_cli(train, prog='clip-nbdev-train'))
 
@@ -219,3 +282,6 @@ def predict(model_path:str='output/best_model', # the best_model folder a traini
     return df
 
 def predict_main(): sys.exit(run_cli(predict, prog='clip-nbdev-predict'))
+
+# %% ../nbs/06_cli.ipynb #2a63298b
+if __name__ == '__main__' and is_cli_run(): train_main()

@@ -6,7 +6,8 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ec15b55
 from __future__ import annotations
-import os, random, json, warnings
+import os, random, json, warnings, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
@@ -16,8 +17,9 @@ from transformers import CLIPConfig, CLIPModel
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'quiet_hf', 'seed_everything', 'best_device', 'tiny_clip_config',
-           'tiny_clip_tokenizer', 'tiny_clip_checkpoint', 'synthetic_image_folder', 'digits_folder']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'quiet_hf', 'seed_everything', 'best_device', 'atomic_write', 'rng_states',
+           'set_rng_states', 'bare_model', 'tiny_clip_config', 'tiny_clip_tokenizer', 'tiny_clip_checkpoint',
+           'synthetic_image_folder', 'digits_folder']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = tuple(OPENAI_CLIP_MEAN)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
@@ -48,6 +50,40 @@ def best_device()->torch.device:
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #98bccde2
+@contextmanager
+def atomic_write(fname,        # the file to write (its folder is created)
+                 mode:str='w'  # 'w' for text, 'wb' for bytes
+                ):
+    "Open a temporary file next to `fname`; when the block ends without an error it replaces `fname` in one step."
+    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmpf = tempfile.mkstemp(prefix=f'.{fname.name}.', suffix='.tmp', dir=fname.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmpf, fname)
+    finally:
+        if os.path.exists(tmpf): os.remove(tmpf)
+
+# %% ../nbs/00_core.ipynb #615f903f
+def rng_states()->dict:
+    "The state of every random number generator a run draws from."
+    res = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    if torch.cuda.is_available(): res['cuda'] = torch.cuda.get_rng_state_all()
+    return res
+
+def set_rng_states(states:dict):
+    "Restore the generators from `rng_states()`."
+    random.setstate(states['python']); np.random.set_state(states['numpy']); torch.set_rng_state(states['torch'])
+    if 'cuda' in states and torch.cuda.is_available(): torch.cuda.set_rng_state_all(states['cuda'])
+
+# %% ../nbs/00_core.ipynb #3c0a9379
+def bare_model(model:torch.nn.Module)->torch.nn.Module:
+    "`model` without its (Distributed)DataParallel wrapper."
+    from accelerate.utils import extract_model_from_parallel
+    return extract_model_from_parallel(model, keep_torch_compile=True)
+
+# %% ../nbs/00_core.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
                      layers:int=4,       # transformer blocks per tower
                      heads:int=4,        # attention heads
@@ -64,7 +100,7 @@ def tiny_clip_config(hidden:int=64,      # width of both towers
                image_size=img_size, patch_size=patch, projection_dim=proj)
     return CLIPConfig(text_config=txt, vision_config=vis, projection_dim=proj)
 
-# %% ../nbs/00_core.ipynb #42c23239
+# %% ../nbs/00_core.ipynb #37895a5d
 def tiny_clip_tokenizer():
     "A CLIP tokenizer whose vocabulary is the 256 byte symbols (alone and word-final) and CLIP's two special tokens."
     from tokenizers.pre_tokenizers import ByteLevel
@@ -75,7 +111,7 @@ def tiny_clip_tokenizer():
     vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
     return CLIPTokenizer(vocab=vocab, merges=[])
 
-# %% ../nbs/00_core.ipynb #9da1140c
+# %% ../nbs/00_core.ipynb #23b9dfdc
 def tiny_clip_checkpoint(path,          # folder to write `config.json` and `model.safetensors` to
                          seed:int=0,    # seed of the random initialisation
                          **kwargs       # passed to `tiny_clip_config`

@@ -108,12 +108,12 @@ class ImageCache:
         "Keep block `arr` of `files`: in memory, or written to a memory-mapped .npy file with the sizes and times of the `requested` files."
         if self.path is not None:
             key = _block_key(requested, self.sz)
-            tmpf = self.path/f'.{key}.npy.tmp'
+            tmpf = self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
             mm = np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=arr.shape)
             mm[:] = arr; mm.flush(); del mm
             os.replace(tmpf, self.path/f'{key}.npy')
             meta = dict(sz=list(self.sz), requested=[str(f) for f in requested], sigs=[_sig(f) for f in requested], files=[str(f) for f in files], bad=bad)
-            (self.path/f'{key}.json').write_text(json.dumps(meta))
+            with atomic_write(self.path/f'{key}.json') as f: f.write(json.dumps(meta))
             arr = np.load(self.path/f'{key}.npy', mmap_mode='r')
         self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
         self.blocks.append(arr)

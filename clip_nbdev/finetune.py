@@ -52,16 +52,16 @@ class NoDecayGroups(Callback):
 class EMA(Callback):
     "Exponential moving average of the weights, used for validation, prediction and the saved model."
     order = 70  # after SaveBestModel (61) in after_epoch
-    def __init__(self, decay:float=0.9998): self.decay, self.ema, self.backup = decay, None, None
+    def __init__(self, decay:float=0.9998): self.decay, self.averaged, self.backup = decay, None, None
     def before_fit(self):
-        if self.ema is None: self.ema = AveragedModel(self.learn.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay))
-    def after_step(self): self.ema.update_parameters(self.learn.model)
+        if self.averaged is None: self.averaged = AveragedModel(bare_model(self.learn.model), multi_avg_fn=get_ema_multi_avg_fn(self.decay))
+    def after_step(self): self.averaged.update_parameters(bare_model(self.learn.model))
     def before_validate(self):
-        if self.ema is None or self.ema.n_averaged.item() == 0 or self.backup is not None: return
+        if self.averaged is None or self.averaged.n_averaged.item() == 0 or self.backup is not None: return
         ps = list(self.learn.model.parameters())
         self.backup = [p.detach().clone() for p in ps]
         with torch.no_grad():
-            for p, e in zip(ps, self.ema.module.parameters()): p.copy_(e)
+            for p, e in zip(ps, self.averaged.module.parameters()): p.copy_(e)
     def _restore(self):
         if self.backup is None: return
         with torch.no_grad():

@@ -73,7 +73,7 @@ def fit_warmup_cosine(self:Learner,
 
 # %% ../nbs/03_learner.ipynb #9030b568
 class EpochCSVLog(Callback):
-    "Append each training epoch's metrics (the recorder's row and `learn.stage`) to the CSV file `fname`, flushed at once."
+    "Add each training epoch's metrics (the recorder's row and `learn.stage`) to the CSV file `fname`, rewritten atomically (by rank 0 alone)."
     order = Recorder.order + 1
     def __init__(self, fname): self.fname = Path(fname)
     def before_fit(self): self.trained = False
@@ -81,10 +81,19 @@ class EpochCSVLog(Callback):
     def after_epoch(self):
         if not getattr(self, 'trained', False): return
         self.trained = False
-        new = not self.fname.exists() or self.fname.stat().st_size == 0
-        with self.fname.open('a') as f:
-            if new: f.write(','.join(self.recorder.metric_names + ['stage']) + '\n')
-            f.write(','.join(str(v) for v in self.recorder.log + [getattr(self.learn, 'stage', 'train')]) + '\n')
+        if rank_distrib(): return
+        old = self.fname.read_text() if self.fname.exists() else ''
+        head = '' if old.strip() else ','.join(self.recorder.metric_names + ['stage']) + '\n'
+        row = ','.join(str(v) for v in self.recorder.log + [getattr(self.learn, 'stage', 'train')]) + '\n'
+        with atomic_write(self.fname) as f: f.write(old + head + row)
+    def n_rows(self)->int:
+        "Epochs in the log so far."
+        return max(len(self.fname.read_text().splitlines()) - 1, 0) if self.fname.exists() else 0
+    def truncate(self, n:int):
+        "Keep the first `n` epochs of the log (a resumed run redoes the rest)."
+        if self.n_rows() <= n: return
+        lines = self.fname.read_text().splitlines(keepends=True)
+        with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
 
 # %% ../nbs/03_learner.ipynb #a14d72ed
 class SaveBestModel(TrackerCallback):
@@ -106,7 +115,7 @@ class SaveBestModel(TrackerCallback):
         self.trained = False
         super().after_epoch()
         if self.new_best:
-            save_clip_model(self.learn.model, self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
+            if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
             self.best_epoch, self.best_stage = self.epoch, getattr(self.learn, 'stage', 'train')
 
 # %% ../nbs/03_learner.ipynb #b11152ba

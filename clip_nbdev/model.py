@@ -102,6 +102,8 @@ class CLIPClassifier(Module):
         self.head = nn.Linear(proj.out_features if proj is not None else body.config.hidden_size, n_out)
     @property
     def img_size(self)->int: return self.body.config.image_size
+    @property
+    def device(self)->torch.device: return self.head.weight.device  # fastai's DistributedTrainer reads `model.device`
     def features(self, x):
         "The features the head sees."
         interp = x.shape[-2] != self.img_size or x.shape[-1] != self.img_size

@@ -103,13 +103,7 @@ def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
     if missing: raise ValueError(f"no column {', '.join(missing)} in the predictions: choose among {', '.join(df.columns)}")
     out = pd.DataFrame({id_col: df['id'].map(lambda o: o.rsplit('.', 1)[0]) if id_stem else df['id'], label_col: df['label']})
     for c in extra: out[c] = df[c].values
-    fname.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmpf = tempfile.mkstemp(prefix=f'.{fname.name}.', dir=fname.parent)
-    try:
-        with os.fdopen(fd, 'w') as f: out.to_csv(f, index=False)
-        os.replace(tmpf, fname)
-    finally:
-        if os.path.exists(tmpf): os.remove(tmpf)
+    with atomic_write(fname) as f: out.to_csv(f, index=False)
     return fname
 
 # %% ../nbs/05_predict.ipynb #023031bc
