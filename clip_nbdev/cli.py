@@ -148,8 +148,8 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     if test_dir is not None:
         check_folder(test_dir, '--test_dir')
         if not find_images(test_dir): raise UserError(f"--test_dir '{test_dir}' has no images: add images or pass another folder")
-    class_folder_items(train_dir)
-    rank0 = rank_distrib() == 0
+    n_files, rank0 = len(class_folder_items(train_dir)[0]), rank_distrib() == 0
+    if rank0: print(f"train_dir '{train_dir}': {n_files} images")
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
         if overwrite:

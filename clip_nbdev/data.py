@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 from fastcore.all import *
 from fastai.data.all import *
 from fastai.vision.core import TensorImage
+from fastprogress.fastprogress import progress_bar
 import fastai.vision.data  # registers show_batch for images: one grid, not a figure per image
 from .core import *
 
@@ -85,7 +86,8 @@ class ImageCache:
     def add(self,
             files,                 # image files to decode (those already cached are skipped)
             n_workers:int=None,    # decoding threads (defaults to the number of CPUs)
-            progress:bool=None     # show a progress bar (default: when there are 1,000 files or more)
+            progress:bool=None,    # show a progress bar (default: when there are 1,000 files or more)
+            chunk:int=1024         # images decoded at a time (the memory used beyond the cache itself)
            )->L:
         "Decode `files` into the cache; return those that could be read, warn once naming the others."
         files = L(files).map(Path)
@@ -93,30 +95,35 @@ class ImageCache:
         if not new: return files.filter(lambda f: f in self.idx)
         if self.path is not None and self._reuse(new): return files.filter(lambda f: f in self.idx)
         if progress is None: progress = len(new) >= 1000
-        res = parallel(_try_load, new, sz=self.sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True, progress=progress)
+        key, shape = _block_key(new, self.sz), (len(new), *self.sz, 3)
+        tmpf = None if self.path is None else self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
+        # decoded chunk by chunk straight into the block (a memory-mapped file under `path`): no list of arrays, no np.stack copy
+        arr = np.empty(shape, np.uint8) if tmpf is None else np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=shape)
+        ok, bad, starts = [], [], range(0, len(new), chunk)
+        for s in (progress_bar(starts) if progress else starts):
+            part = new[s:s + chunk]
+            for f,(a,err) in zip(part, parallel(_try_load, part, sz=self.sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True)):
+                if a is None: bad.append(err)
+                else: arr[len(ok)] = a; ok.append(f)
         self.n_decoded += len(new)
-        ok = [(f, a) for f,(a,_) in zip(new, res) if a is not None]
-        bad = [err for a,err in res if a is None]
-        if ok: self._store([f for f,_ in ok], np.stack([a for _,a in ok]), bad, new)
+        if ok: self._store(ok, arr, bad, new, key, tmpf)
+        elif tmpf is not None: del arr; tmpf.unlink(missing_ok=True)
         if bad:
             self.bad += bad
             shown = '; '.join(bad[:5]) + (f'; and {len(bad)-5} more' if len(bad) > 5 else '')
             warnings.warn(f"skipped {_plural(len(bad), 'unreadable image')}: {shown}")
         return files.filter(lambda f: f in self.idx)
 
-    def _store(self, files, arr, bad, requested):
-        "Keep block `arr` of `files`: in memory, or written to a memory-mapped .npy file with the sizes and times of the `requested` files."
-        if self.path is not None:
-            key = _block_key(requested, self.sz)
-            tmpf = self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
-            mm = np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=arr.shape)
-            mm[:] = arr; mm.flush(); del mm
+    def _store(self, files, arr, bad, requested, key, tmpf=None):
+        "Keep block `arr` (its first rows are `files`): in memory, or its memory-mapped file `tmpf` moved in place, with the sizes and times of the `requested` files."
+        if tmpf is not None:
+            arr.flush(); del arr
             os.replace(tmpf, self.path/f'{key}.npy')
             meta = dict(sz=list(self.sz), requested=[str(f) for f in requested], sigs=[_sig(f) for f in requested], files=[str(f) for f in files], bad=bad)
             with atomic_write(self.path/f'{key}.json') as f: f.write(json.dumps(meta))
             arr = np.load(self.path/f'{key}.npy', mmap_mode='r')
         self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
-        self.blocks.append(arr)
+        self.blocks.append(arr[:len(files)])  # rows past the readable images are unused
 
     def _reuse(self, new)->bool:
         "Map an earlier block of exactly these files, unchanged since, instead of decoding them again."
@@ -127,12 +134,12 @@ class ImageCache:
             meta = json.loads(meta_f.read_text())
             arr = np.load(npy, mmap_mode='r')
             files = [Path(f) for f in meta['files']]
-            fresh = (tuple(meta['sz']) == self.sz and arr.shape == (len(files), *self.sz, 3)
+            fresh = (tuple(meta['sz']) == self.sz and arr.shape[0] >= len(files) and arr.shape[1:] == (*self.sz, 3)
                      and all(_sig(f) == s for f,s in zip(meta['requested'], meta['sigs'])))
         except Exception: fresh = False
         if not fresh: return False  # stale (a file changed, or another size): decode again
         self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
-        self.blocks.append(arr)
+        self.blocks.append(arr[:len(files)])
         if meta['bad']: self.bad += meta['bad']; warnings.warn(f"skipped {_plural(len(meta['bad']), 'unreadable image')}: {'; '.join(meta['bad'][:5])}")
         return True
 
@@ -149,7 +156,8 @@ def check_folder(path, what='train_dir'):
     if not path.is_dir(): raise NotADirectoryError(f"{what} '{path}' is a file, not a folder: pass the folder that holds the images")
     return path
 
-def class_folder_items(train_dir # folder with one sub-folder of images per class
+def class_folder_items(train_dir,          # folder with one sub-folder of images per class
+                       progress:bool=None  # a progress bar over the class folders (default: with 10 or more)
                       )->tuple:
     "`(files, labels)` of a `train_dir/<class>/` folder, checked: a dict maps each file to its class."
     train_dir = check_folder(train_dir, 'train_dir')
@@ -158,7 +166,7 @@ def class_folder_items(train_dir # folder with one sub-folder of images per clas
         raise ValueError(f"train_dir '{train_dir}' has {_plural(len(classes), 'class folder')}{' ('+classes[0]+')' if classes else ''}: "
                          "a classifier needs at least two, one sub-folder of images per class")
     files, labels = L(), {}
-    for c in classes:
+    for c in (progress_bar(classes) if ifnone(progress, len(classes) >= 10) else classes):
         fs = find_images(train_dir/c)
         if not fs: raise ValueError(f"class folder '{train_dir/c}' has no images (looked for {_exts()}): add images or remove the folder")
         files += fs

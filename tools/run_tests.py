@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Run the project's whole test suite: library, README and notebooks in sync and clean, then every notebook
-through `nbdev-test` (offline, skipping `slow`/`cuda` cells). Ends with `N passed, M failed`."""
+"""Run the project's whole test suite: library, README and notebooks in sync and clean, the docs site, the
+benchmarks in their --smoke mode, then every notebook through `nbdev-test` (offline, skipping `slow`/`cuda`
+cells). Ends with `N passed, M failed`."""
 import os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,14 @@ def check_docs():
     out = (r.stdout + r.stderr).strip().splitlines()
     return r.returncode == 0, out[-1] if r.returncode == 0 else '\n'.join(out[-40:])
 
+BENCH_SMOKE = [['bench/gpu.py', '--smoke'], ['bench/large_folder.py', '--sizes', '500', '1000', '--smoke']]
+
+def check_bench(args):
+    "A benchmark in its --smoke mode: the scripts that measure speed and memory still run (their figures are not checked)."
+    t = time.time()
+    r = run([sys.executable, *args], timeout=600)
+    return r.returncode == 0, f"{' '.join(args)} ({time.time() - t:.0f} s)" + ('' if r.returncode == 0 else '\n' + (r.stdout + r.stderr)[-3000:])
+
 def test_nb(nb):
     t = time.time()
     r = run([str(bin_/'nbdev-test'), str(nb.relative_to(root))] + sys.argv[1:])
@@ -57,6 +66,10 @@ def main():
     ok, msg = check_docs()
     print(f"{'PASS' if ok else 'FAIL'} docs: {msg}", flush=True)
     passed, failed = passed + ok, failed + (not ok)
+    for args in BENCH_SMOKE:
+        ok, msg = check_bench(args)
+        print(f"{'PASS' if ok else 'FAIL'} bench: {msg}", flush=True)
+        passed, failed = passed + ok, failed + (not ok)
     nbs = sorted(p for p in [*(root/'nbs').glob('*.ipynb'), *(root/'nbs'/'tutorials').glob('*.ipynb')] if not p.name.startswith(('_', '.')))
     with ThreadPoolExecutor(max_workers=2) as ex:
         for nb, ok, secs, out in ex.map(test_nb, nbs):
