@@ -86,12 +86,12 @@ class StepTimer(Callback):
             sync(); self.dt = time.perf_counter() - self.t
             raise CancelFitException
 
-def learner_train(ckpt, folder, cache, sz, bs, warm, steps, num_workers=0, compiled=False)->dict:
-    "The Learner on the JPEG folder (decoded into `cache` once), RandAugment on the device."
+def learner_train(ckpt, folder, cache, sz, bs, warm, steps, num_workers=0, compiled=False, **kwargs)->dict:
+    "The Learner on the JPEG folder (decoded into `cache` once), RandAugment on the device; `kwargs` go to `clip_learner`."
     dls = clip_dls(folder, img_size=sz, bs=bs, valid_pct=0.01, cache=cache, num_workers=num_workers, seed=0)
     if len(dls.train) < warm + steps: raise ValueError(f"{len(dls.train)} batches of {bs} in the folder: need {warm + steps}, make it larger")
     timer = StepTimer(warm, steps)
-    learn = clip_learner(dls, ckpt, lr=3e-6, precision='bf16' if DEV.type == 'cuda' else 'fp32', compile=compiled, cbs=timer)
+    learn = clip_learner(dls, ckpt, lr=3e-6, precision='bf16' if DEV.type == 'cuda' else 'fp32', compile=compiled, cbs=[timer] + kwargs.pop('cbs', []), **kwargs)
     t = time.perf_counter()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 3e-6)
     if timer.dt is None: raise RuntimeError("the epoch ended before the timed steps")

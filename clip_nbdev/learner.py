@@ -20,6 +20,7 @@ from .data import *
 from .model import *
 from .zeroshot import *
 from .finetune import *
+from .cudagraph import *
 
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'compile_model', 'PlainTensors', 'clip_learner']
@@ -27,14 +28,14 @@ __all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'compile_mo
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
           fused:bool|None=None,  # use PyTorch's fused kernel (default: when the parameters are on CUDA)
+          capturable:bool=False, # keep the step on the GPU so that a CUDA graph can capture it (ignored off CUDA)
           **kwargs               # passed to `torch.optim.AdamW` (lr, weight_decay, betas, eps)
          )->OptimWrapper:
     "`torch.optim.AdamW` (fused on CUDA), wrapped for fastai."
     ps = L(params)
-    if fused is None:
-        first = next(iter(ps[0] if isinstance(ps[0], (list, L)) else ps), None)
-        fused = first is not None and first.is_cuda
-    return OptimWrapper(params, opt=torch.optim.AdamW, fused=fused or None, **kwargs)
+    first = next(iter(ps[0] if isinstance(ps[0], (list, L)) else ps), None)
+    on_cuda = first is not None and first.is_cuda
+    return OptimWrapper(params, opt=torch.optim.AdamW, fused=ifnone(fused, on_cuda) or None, capturable=capturable and on_cuda, **kwargs)
 
 # %% ../nbs/03_learner.ipynb #c9da2eab
 def warmup_cosine(lr_max,               # peak learning rate (a float, or an array with one per parameter group)
@@ -217,6 +218,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  llrd:float|None=None,          # layer-wise lr decay (e.g. 0.65), with no weight decay on biases and norms
                  ema:float|None=None,           # decay of an exponential moving average of the weights (e.g. 0.9998)
                  compile:bool=False,            # `torch.compile` the model (falls back to eager with a warning)
+                 cuda_graph:bool=False,         # run each training step as a replay of one captured CUDA graph (falls back to eager, with a warning, off CUDA)
                  **kwargs                       # passed to `Learner`
                 )->Learner:
     "A fastai `Learner` fine-tuning CLIP's vision tower `model_name` on `dls`."
@@ -224,14 +226,16 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     if llrd is not None and not 0 < llrd <= 1: raise ValueError(f"llrd must be in (0, 1], got {llrd}")
     if ema is not None and not 0 < ema < 1: raise ValueError(f"ema must be in (0, 1), got {ema}")
     model = clip_classifier(model_name, len(dls.vocab), img_size=getattr(dls, 'img_size', None), seed=seed)
+    if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
     if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
     cbs = L(cbs)
     if llrd is not None: cbs.append(NoDecayGroups([True, False] * len(clip_blocks(model))))
     if ema is not None: cbs.append(EMA(ema))
+    if cuda_graph: cbs.append(CudaGraphStep())
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
         cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor)]
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing), opt_func=adamw, lr=lr, wd=wd,
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing), opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd,
                     metrics=metrics, splitter=llrd_splitter if llrd is not None else clip_splitter, cbs=cbs, path=ifnone(output_dir, '.'), **kwargs)
     learn.lr_mults = llrd_lr_mults(model, llrd) if llrd is not None else None
     learn.zeroshot_state = {k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None
