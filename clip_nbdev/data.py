@@ -254,7 +254,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
             )->DataLoaders:
     "Checked `DataLoaders` of a `train_dir/<class>/` folder: decoded once, RandAugment on training batches, CLIP-normalised."
     sz = _size2(img_size)
-    files, labels = class_folder_items(train_dir)
+    files, labels = class_folder_items(train_dir, progress=False)  # the decoding below shows progress
     cache = ifnone(cache, ImageCache(sz, path=cache_dir))
     if cache.sz != sz: raise ValueError(f"the cache holds images of size {cache.sz}, not img_size {sz}")
     ok = cache.add(files)
