@@ -189,7 +189,7 @@ class RandAugment(Transform):
         if n < 1: raise ValueError(f"RandAugment n must be at least 1, got {n}")
         store_attr('n,num_bins'); self.m = int(m)
         self.tv = v2.RandAugment(num_ops=n, magnitude=self.m, num_magnitude_bins=num_bins)
-        self.op_names = list(self.tv._AUGMENTATION_SPACE)
+        self.op_names, self._mags = list(self.tv._AUGMENTATION_SPACE), {}
 
     def draw(self, bs:int)->tuple:
         "For each of `bs` images: the indices of its `n` operations in `op_names`, and whether each is negated."
@@ -197,21 +197,36 @@ class RandAugment(Transform):
 
     def magnitude(self, name:str, h:int, w:int)->tuple:
         "`(magnitude, signed)` of operation `name` at this transform's magnitude, for images of size (h, w)."
-        fn, signed = self.tv._AUGMENTATION_SPACE[name]
-        mags = fn(self.num_bins, h, w)
-        return (float(mags[self.m]) if mags is not None and mags.ndim > 0 else 0.), signed
+        key = (name, h, w)
+        if key not in self._mags:
+            fn, signed = self.tv._AUGMENTATION_SPACE[name]
+            mags = fn(self.num_bins, h, w)
+            self._mags[key] = (float(mags[self.m]) if mags is not None and mags.ndim > 0 else 0.), signed
+        return self._mags[key]
 
-    def encodes(self, x:TensorImage):
-        (choice, neg), x = self.draw(x.shape[0]), x.as_subclass(torch.Tensor).clone()
+    def plan(self, bs:int, h:int, w:int)->tuple:
+        "Draw the operations of `bs` images: `(steps, idx)`, each step `(name, magnitude, start, end)` applied to the images `idx[start:end]`, in order."
+        choice, neg = self.draw(bs)
+        steps, idxs, off = [], [], 0
         for s in range(self.n):
             for j, name in enumerate(self.op_names):
-                mag, signed = self.magnitude(name, *x.shape[-2:])
+                if name == 'Identity': continue
+                mag, signed = self.magnitude(name, h, w)
                 for sign in ((False, True) if signed else (False,)):
                     sel = (choice[:, s] == j) & ((neg[:, s] == sign) if signed else True)
                     idx = sel.nonzero().squeeze(1)
-                    if len(idx) == 0 or name == 'Identity': continue
-                    idx = idx.to(x.device)
-                    x[idx] = self.tv._apply_image_or_video_transform(x[idx], name, -mag if sign else mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
+                    if len(idx) == 0: continue
+                    steps.append((name, -mag if sign else mag, off, off + len(idx))); idxs.append(idx); off += len(idx)
+        return steps, torch.cat(idxs) if idxs else torch.zeros(0, dtype=torch.long)
+
+    def encodes(self, x:TensorImage):
+        x = x.as_subclass(torch.Tensor).clone()
+        steps, idx = self.plan(x.shape[0], *x.shape[-2:])
+        # drawn on the CPU, sent to the GPU in one asynchronous copy: no host-device synchronisation per operation
+        if x.is_cuda: idx = idx.pin_memory().to(x.device, non_blocking=True)
+        for name, mag, a, b in steps:
+            i = idx[a:b]
+            x[i] = self.tv._apply_image_or_video_transform(x[i], name, mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
         return TensorImage(x.clamp_(0, 1))
 
 # %% ../nbs/01_data.ipynb #4969483e
