@@ -139,8 +139,9 @@ def fit_pseudo(self:Learner,
             items, targets, kw = L(tdl.items)[idx.tolist()], (probs[idx] if soft else pred[idx]), dict(start_epoch=0, cbs=[])
         cb = PseudoLabelCallback(items, targets)
         self.stage, self.pseudo_state = f'pseudo{r}', dict(round=r, items=[str(o) for o in items], targets=targets, record=list(recs))
+        orig = self.dls.loaders[0]
         try: self.fit_warmup_cosine(n_epoch, lr, warmup_pct=warmup_pct, cbs=[cb] + L(cbs) + kw['cbs'], start_epoch=kw['start_epoch'])
-        finally: self.stage = 'train'
+        finally: self.stage, self.dls.loaders[0] = 'train', orig  # fastai's DistributedTrainer restores the loaders it saw in before_fit, the swapped ones
         self.pseudo_label = cb
     self.last_peak_lr = first_lr  # a later fit_pseudo again defaults to half the first stage's lr
     self.pseudo_record = pd.DataFrame(recs)
