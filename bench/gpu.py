@@ -138,6 +138,10 @@ def main():
     device = torch.cuda.get_device_name() if DEV.type == 'cuda' else f'CPU ({platform.machine()}, {os.cpu_count()} cores)'
     res = dict(device=device, date=time.strftime('%Y-%m-%d'), torch=torch.__version__, cpus=os.cpu_count(), smoke=a.smoke,
                setup=dict(warm=a.warm, steps=a.steps, n_images=a.n_images, n_images_224=a.n_images_224, randaugment='n=2, m=7'), train=[], inference=None)
+    out = Path(a.out) if a.out else None if a.smoke else (Path(os.environ['OUT'])/'gpu.json' if os.environ.get('OUT') else
+           Path(__file__).parent/'results'/f"gpu-{device.split('(')[0].strip().replace(' ', '-')}-{res['date']}.json")
+    def save():  # after every measurement: a run cut short by its time limit keeps what it measured
+        if out: out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(res, indent=1))
     ckpt = vit_checkpoint(tmp/'vit', a.smoke)
     sizes = sorted({sz for sz,_ in pts(a.points) + pts(a.compile_points) + pts(a.four_cores_point)})
     folders, caches = {}, {}
@@ -153,7 +157,7 @@ def main():
             row['ratio'] = round(row['learner']['img_s'] / row['bare']['img_s'], 3)
             if row['bare']['peak_gib']: row['memory_ratio'] = round(row['learner']['peak_gib'] / row['bare']['peak_gib'], 3)
         except Exception as e: row['error'] = f'{type(e).__name__}: {str(e)[:300]}'
-        res['train'].append(row); print(json.dumps(row), flush=True)
+        res['train'].append(row); print(json.dumps(row), flush=True); save()
     for sz, bs in pts(a.points):
         record(sz, bs, 'all cores, num_workers=0', lambda: learner_train(ckpt, folders[sz], caches[sz], sz, bs, a.warm, a.steps),
                lambda: bare_train(ckpt, sz, bs, a.warm, a.steps))
@@ -163,7 +167,7 @@ def main():
     inf_sz = 64 if 64 in caches else sizes[0]
     res['inference'] = dict(size=inf_sz, bs=1024 if not a.smoke else 64,
                             **inference(ckpt, caches[inf_sz], find_images(folders[inf_sz]), inf_sz, 1024 if not a.smoke else 64))
-    print(json.dumps(res['inference']), flush=True)
+    print(json.dumps(res['inference']), flush=True); save()
     for sz, bs in pts(a.four_cores_point):  # last: it restricts this process to 4 cores
         if hasattr(os, 'sched_setaffinity'): os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:4])
         torch.set_num_threads(min(4, torch.get_num_threads()))
@@ -171,9 +175,7 @@ def main():
                lambda: bare_train(ckpt, sz, bs, a.warm, a.steps))
     res['total_s'] = round(time.time() - t0, 1)
     errors = [r for r in res['train'] if 'error' in r]
-    out = Path(a.out) if a.out else (Path(os.environ['OUT'])/'gpu.json' if os.environ.get('OUT') else
-           Path(__file__).parent/'results'/f"gpu-{device.split('(')[0].strip().replace(' ', '-')}-{res['date']}.json")
-    if not a.smoke or a.out: out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(res, indent=1)); print('wrote', out)
+    save(); print('wrote', out) if out else None
     print(f"{'size':>5} {'bs':>5} {'variant':<26} {'bare img/s':>10} {'Learner img/s':>13} {'ratio':>6} {'peak GiB (bare/Learner)':>24}")
     for r in res['train']:
         if 'error' in r: print(f"{r['size']:>5} {r['bs']:>5} {r['variant']:<26} error: {r['error']}"); continue

@@ -64,6 +64,10 @@ def main():
     tmp, t0 = Path(tempfile.mkdtemp()), time.time()
     device = torch.cuda.get_device_name() if DEV.type == 'cuda' else 'CPU (graph simulated)'
     res = dict(device=device, date=time.strftime('%Y-%m-%d'), torch=torch.__version__, smoke=a.smoke, warm=a.warm, steps=a.steps, runs=[])
+    out = Path(a.out) if a.out else None if a.smoke else (Path(os.environ['OUT'])/'gpu_cudagraph.json' if os.environ.get('OUT') else
+           Path(__file__).parent/'results'/f"gpu-cudagraph-{device.split('(')[0].strip().replace(' ', '-')}-{res['date']}.json")
+    def save():  # after every measurement: a run cut short by its time limit keeps what it measured
+        if out: out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(res, indent=1))
     ckpt = vit_checkpoint(tmp/'vit', a.smoke)
     folders, caches = {}, {}
     for sz in sorted({sz for sz,_ in pts(a.points) + pts(a.traj)}):
@@ -76,7 +80,7 @@ def main():
             row['graph'] = learner_train(ckpt, folders[sz], caches[sz], sz, bs, a.warm, a.steps, **graph_kwargs(a.smoke))
             row['speedup'] = round(row['graph']['img_s'] / row['eager']['img_s'], 2)
         except Exception as e: row['error'] = f'{type(e).__name__}: {str(e)[:300]}'
-        res['runs'].append(row); print(json.dumps(row), flush=True)
+        res['runs'].append(row); print(json.dumps(row), flush=True); save()
     (sz, bs), = pts(a.traj)
     le, acc_e, _ = trajectory(ckpt, folders[sz], caches[sz], sz, bs, a.traj_steps)
     lg, acc_g, cg = trajectory(ckpt, folders[sz], caches[sz], sz, bs, a.traj_steps, **graph_kwargs(a.smoke))
@@ -84,9 +88,7 @@ def main():
     res['trajectory'] = dict(size=sz, bs=bs, steps=a.traj_steps, loss_eager=le, loss_graph=lg, max_abs_diff=float(diff.max()),
                              final_loss=[le[-1], lg[-1]], valid_accuracy=[acc_e, acc_g], replays=cg.n_replays if cg else None)
     res['total_s'] = round(time.time() - t0, 1)
-    out = Path(a.out) if a.out else (Path(os.environ['OUT'])/'gpu_cudagraph.json' if os.environ.get('OUT') else
-           Path(__file__).parent/'results'/f"gpu-cudagraph-{device.split('(')[0].strip().replace(' ', '-')}-{res['date']}.json")
-    if not a.smoke or a.out: out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(res, indent=1)); print('wrote', out)
+    save(); print('wrote', out) if out else None
     print(f"{'size':>5} {'bs':>4} {'eager img/s':>12} {'graph img/s':>12} {'speed-up':>9}")
     for r in res['runs']:
         if 'error' in r: print(f"{r['size']:>5} {r['bs']:>4} error: {r['error']}"); continue
