@@ -18,7 +18,7 @@ from .learner import *
 from .finetune import *
 
 # %% auto #0
-__all__ = ['TrainCheckpoint', 'RestoreRNG', 'ResumePoint', 'rank0_first']
+__all__ = ['TrainCheckpoint', 'RestoreRNG', 'ResumePoint', 'rank0_first', 'leave_process_group']
 
 # %% ../nbs/03a_checkpoint.ipynb #450e2398
 def _train_rng(dls):
@@ -135,3 +135,8 @@ def rank0_first(f, *args, **kwargs):
     distrib_barrier()
     if rank_distrib() != 0: res = f(*args, **kwargs)
     return res
+
+# %% ../nbs/03a_checkpoint.ipynb #5ca7aeae
+def leave_process_group():
+    "Destroy the default process group, if this process is in one (the end of a distributed run)."
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()

@@ -58,6 +58,7 @@ def run_cli(func, argv=None, prog:str=None)->int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
+    finally: leave_process_group()  # a distributed run that failed: leave its process group before exiting
 
 # %% ../nbs/06_cli.ipynb #f10d1159
 def _versions():
@@ -185,6 +186,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
             if plan is not None and rp is None: plan.fit_kwargs('pseudo1')  # the checkpoint ended the first stage: its random states, now
             rec = learn.fit_pseudo(test_dir, threshold=pseudo_threshold, n_epoch=pseudo_epochs, lr=ifnone(pseudo_lr, lr / 2), warmup_pct=warmup_pct, resume=rp)
     t_fit = time.time() - t_fit
+    leave_process_group()  # the rest is rank 0's alone
     if not rank0: return None  # rank 0 writes the results
     added = 0
     if use_pseudo_labels:
