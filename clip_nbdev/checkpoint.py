@@ -48,15 +48,11 @@ def save_checkpoint(self:Learner,
     with atomic_write(fname, 'wb') as f: torch.save(ck, f)
     return Path(fname)
 
-class TrainCheckpoint(Callback):
+class TrainCheckpoint(TrainedEpochCallback):
     "After each training epoch, `save_checkpoint` to `fname` (by rank 0 alone)."
     order = EMA.order + 10  # after SaveBestModel saved, and EMA put the training weights back
     def __init__(self, fname): self.fname = Path(fname)
-    def before_fit(self): self.trained = False
-    def after_train(self): self.trained = True
-    def after_epoch(self):
-        if not getattr(self, 'trained', False): return
-        self.trained = False
+    def after_trained_epoch(self):
         if not rank_distrib(): self.learn.save_checkpoint(self.fname, self.epoch + 1, self.n_epoch)
 
 # %% ../nbs/03a_checkpoint.ipynb #aab66784

@@ -23,7 +23,8 @@ from .finetune import *
 from .cudagraph import *
 
 # %% auto #0
-__all__ = ['adamw', 'warmup_cosine', 'EpochCSVLog', 'SaveBestModel', 'compile_model', 'PlainTensors', 'clip_learner']
+__all__ = ['adamw', 'warmup_cosine', 'TrainedEpochCallback', 'EpochCSVLog', 'SaveBestModel', 'compile_model', 'PlainTensors',
+           'clip_learner']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -73,15 +74,21 @@ def fit_warmup_cosine(self:Learner,
     self.fit(n_epoch, cbs=ParamScheduler(sched) + L(cbs), wd=wd, start_epoch=start_epoch)
 
 # %% ../nbs/03_learner.ipynb #9030b568
-class EpochCSVLog(Callback):
-    "Add each training epoch's metrics (the recorder's row and `learn.stage`) to the CSV file `fname`, rewritten atomically (by rank 0 alone)."
-    order = Recorder.order + 1
-    def __init__(self, fname): self.fname = Path(fname)
+class TrainedEpochCallback(Callback):
+    "A callback whose `after_trained_epoch` runs after each epoch that trained (not after `validate()` or `get_preds()`, which fire `after_epoch` too)."
     def before_fit(self): self.trained = False
     def after_train(self): self.trained = True
     def after_epoch(self):
         if not getattr(self, 'trained', False): return
         self.trained = False
+        self.after_trained_epoch()
+    def after_trained_epoch(self): pass
+
+class EpochCSVLog(TrainedEpochCallback):
+    "Add each training epoch's metrics (the recorder's row and `learn.stage`) to the CSV file `fname`, rewritten atomically (by rank 0 alone)."
+    order = Recorder.order + 1
+    def __init__(self, fname): self.fname = Path(fname)
+    def after_trained_epoch(self):
         if rank_distrib(): return
         old = self.fname.read_text() if self.fname.exists() else ''
         head = '' if old.strip() else ','.join(self.recorder.metric_names + ['stage']) + '\n'
