@@ -93,9 +93,10 @@ class ImageCache:
         files = L(files).map(Path)
         new = files.filter(lambda f: f not in self.idx).unique()
         if not new: return files.filter(lambda f: f in self.idx)
-        if self.path is not None and self._reuse(new): return files.filter(lambda f: f in self.idx)
+        key = _block_key(new, self.sz)
+        if self.path is not None and self._reuse(new, key): return files.filter(lambda f: f in self.idx)
         if progress is None: progress = len(new) >= 1000
-        key, shape = _block_key(new, self.sz), (len(new), *self.sz, 3)
+        shape = (len(new), *self.sz, 3)
         tmpf = None if self.path is None else self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
         # decoded chunk by chunk straight into the block (a memory-mapped file under `path`): no list of arrays, no np.stack copy
         arr = np.empty(shape, np.uint8) if tmpf is None else np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=shape)
@@ -122,12 +123,15 @@ class ImageCache:
             meta = dict(sz=list(self.sz), requested=[str(f) for f in requested], sigs=[_sig(f) for f in requested], files=[str(f) for f in files], bad=bad)
             with atomic_write(self.path/f'{key}.json') as f: f.write(json.dumps(meta))
             arr = np.load(self.path/f'{key}.npy', mmap_mode='r')
-        self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
-        self.blocks.append(arr[:len(files)])  # rows past the readable images are unused
+        self._add_block(files, arr)
 
-    def _reuse(self, new)->bool:
-        "Map an earlier block of exactly these files, unchanged since, instead of decoding them again."
-        key = _block_key(new, self.sz)
+    def _add_block(self, files, arr):
+        "Look `files` up in the first rows of `arr` (rows past the readable images are unused)."
+        self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
+        self.blocks.append(arr[:len(files)])
+
+    def _reuse(self, new, key)->bool:
+        "Map the earlier block `key` of exactly these files, unchanged since, instead of decoding them again."
         meta_f, npy = self.path/f'{key}.json', self.path/f'{key}.npy'
         if not (meta_f.exists() and npy.exists()): return False
         try:
@@ -138,8 +142,7 @@ class ImageCache:
                      and all(_sig(f) == s for f,s in zip(meta['requested'], meta['sigs'])))
         except Exception: fresh = False
         if not fresh: return False  # stale (a file changed, or another size): decode again
-        self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
-        self.blocks.append(arr[:len(files)])
+        self._add_block(files, arr)
         if meta['bad']: self.bad += meta['bad']; warnings.warn(f"skipped {_plural(len(meta['bad']), 'unreadable image')}: {'; '.join(meta['bad'][:5])}")
         return True
 
