@@ -12,7 +12,6 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
 from fastai.distributed import DistributedDL
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .core import *
 from .learner import *
 from .finetune import *
@@ -72,7 +71,7 @@ def load_checkpoint(self:Learner,
     if best is not None and ck['best'] is not None:
         best.best, best.best_epoch, best.best_stage = ck['best']['best'], ck['best']['best_epoch'], ck['best']['best_stage']
     if ema is not None and ck['ema'] is not None:
-        ema.averaged = AveragedModel(bare_model(self.model), multi_avg_fn=get_ema_multi_avg_fn(ema.decay))
+        ema.before_fit()  # builds the averaged model, as at the start of a fit
         ema.averaged.load_state_dict(ck['ema'])
     if log is not None and ck['log_rows'] is not None and not rank_distrib(): log.truncate(ck['log_rows'])
     return ck
@@ -123,7 +122,7 @@ def _broadcast(self:DistributedDL, t, rank):
     torch.distributed.broadcast(t, rank)
     return t.cpu().tolist()
 
-# %% ../nbs/03a_checkpoint.ipynb #ed98bb4d
+# %% ../nbs/03a_checkpoint.ipynb #48b96f76
 def rank0_first(f, *args, **kwargs):
     "Run `f` on rank 0, then on the other ranks (which reuse what rank 0 wrote, e.g. a decoded-image cache); outside a distributed run, just run it."
     if num_distrib() <= 1 or not torch.distributed.is_initialized(): return f(*args, **kwargs)

@@ -121,6 +121,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
          )->dict:
     "Fine-tune a CLIP vision transformer on a folder of images, as the competition's train.py did."
     t0, out = time.time(), Path(output_dir)
+    ck_file = out/'checkpoint.pth'
     if resume:
         if overwrite: raise UserError("--resume continues the run in output_dir and --overwrite would delete it: pass one of them")
         given = {k: v for k,v in locals().items() if k in _TRAIN_ARGS}
@@ -155,7 +156,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
         if overwrite:
-            for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'checkpoint.pth'): (out/f).unlink(missing_ok=True)
+            for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', ck_file.name): (out/f).unlink(missing_ok=True)
         argv = _command() if is_cli_run() else None
         now = dict(command=argv, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(num_distrib(), 1), device=str(best_device()))
         if resume:
@@ -168,10 +169,10 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     dls = rank0_first(clip_dls, train_dir, img_size=sz, bs=batch_size, valid_pct=valid_pct, seed=seed, n_ops=ra_ops, magnitude=ra_magnitude, num_workers=num_workers, cache_dir=cache_dir)
     learn = clip_learner(dls, model_name, output_dir=out, lr=lr, precision=precision, seed=seed, head_init=head_init,
                          llrd=llrd, ema=ema, label_smoothing=label_smoothing, compile=compile, cuda_graph=cuda_graph)
-    learn.add_cb(TrainCheckpoint(out/'checkpoint.pth'))
+    learn.add_cb(TrainCheckpoint(ck_file))
     if num_distrib() > 1: seed_everything(seed + rank_distrib())  # each process its own augmentations
     stages = (['linear_probe'] if freeze_epochs else []) + ['train'] + (['pseudo1'] if use_pseudo_labels else [])
-    plan = ResumePoint(learn.load_checkpoint(out/'checkpoint.pth'), stages) if resume and (out/'checkpoint.pth').exists() else None
+    plan = ResumePoint(learn.load_checkpoint(ck_file), stages) if resume and ck_file.exists() else None
     if resume and rank0:
         if plan is None: first(learn.cbs, risinstance(EpochCSVLog)).truncate(0)
         print(f"resuming after epoch {plan.ck['epoch']} of stage {plan.ck['stage']}" if plan else "no checkpoint yet (stopped during the first epoch): starting the run again")
@@ -217,7 +218,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
             summary['test_accuracy'] = float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
     summary['wall_time_s'] = round(time.time() - t0, 2)
     _write_json(out/'summary.json', summary)
-    (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
+    ck_file.unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
     print(f"best validation accuracy {summary['best_accuracy']:.4f} ({summary['best_stage']} stage, epoch {summary['best_epoch']})"
           + (f"; test accuracy {summary['test_accuracy']:.4f}" if 'test_accuracy' in summary else '')
           + f"; {added} pseudo-labels; {summary['wall_time_s']:.0f} s; model in {out/'best_model'}")
