@@ -19,7 +19,8 @@ from .data import *
 from .data import _size2
 from .model import *
 from .learner import *
-from .checkpoint import *
+from .recipe import *
+from .distributed import *
 from .callback.pseudo import *
 from .callback.pseudo import _check_threshold
 from .predict import *

@@ -1,4 +1,4 @@
-"""Constants, seeding, devices, and the test fixtures every other notebook uses: tiny CLIP checkpoints, synthetic image folders and the real digits data.
+"""Constants, seeding and random states, devices, atomic writes, and the error a user gets for bad input.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
@@ -6,25 +6,36 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ec15b55
 from __future__ import annotations
-import os, random, json, warnings, tempfile
+import os, random, json, socket, time, warnings, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, torch
-from PIL import Image
 from fastcore.all import *
 from fastai.torch_core import set_seed, default_device
-from transformers import CLIPConfig, CLIPModel
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'quiet_hf', 'seed_everything', 'best_device', 'atomic_write', 'rng_states',
-           'set_rng_states', 'bare_model', 'tiny_clip_config', 'tiny_clip_tokenizer', 'tiny_clip_checkpoint',
-           'synthetic_image_folder', 'digits_folder']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'resolve_precision', 'quiet_hf', 'seed_everything',
+           'best_device', 'atomic_write', 'folder_lock', 'rng_states', 'set_rng_states', 'bare_model']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = tuple(OPENAI_CLIP_MEAN)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
 CLIP_STD  = tuple(OPENAI_CLIP_STD)   # per-channel std of CLIP's training images (RGB, 0-1 scale)
 DEFAULT_MODEL = 'openai/clip-vit-large-patch14'  # the backbone of the original competition recipe
+
+# %% ../nbs/00_core.ipynb #243e08f6
+class UserError(ValueError):
+    "Bad input (a flag, a path, a value): the message says what was wrong and what to do; the commands print it in one line."
+
+# %% ../nbs/00_core.ipynb #f6879895
+def resolve_precision(precision:str, # 'auto', 'bf16', 'fp16' or 'fp32'
+                      device         # where the model runs
+                     )->str:
+    "'bf16', 'fp16' or 'fp32': 'auto' is bf16 on a GPU that has it, fp16 on an older GPU, fp32 elsewhere."
+    if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise UserError(f"precision must be one of auto, bf16, fp16, fp32; got {precision!r}")
+    if precision != 'auto': return precision
+    if torch.device(device).type != 'cuda': return 'fp32'
+    return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
 # %% ../nbs/00_core.ipynb #d77246d9
 def quiet_hf():
@@ -49,21 +60,58 @@ def best_device()->torch.device:
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #98bccde2
+# %% ../nbs/00_core.ipynb #6abda662
+def _umask()->int:
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 @contextmanager
 def atomic_write(fname,        # the file to write (its folder is created)
                  mode:str='w'  # 'w' for text, 'wb' for bytes
                 ):
-    "Open a temporary file next to `fname`; when the block ends without an error it replaces `fname` in one step."
+    "Open a temporary file next to `fname`; when the block ends without an error it replaces `fname` in one step (with the mode `open()` would give it)."
     fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
     fd, tmpf = tempfile.mkstemp(prefix=f'.{fname.name}.', suffix='.tmp', dir=fname.parent)
     try:
+        os.chmod(tmpf, 0o666 & ~_umask())  # mkstemp makes it private (0600)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
         os.replace(tmpf, fname)
     finally:
         if os.path.exists(tmpf): os.remove(tmpf)
+
+# %% ../nbs/00_core.ipynb #a360f1d3
+def _pid_alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextmanager
+def folder_lock(path,              # the folder to lock (created if needed)
+                what:str='folder'  # how the error names it, e.g. '--output_dir'
+               ):
+    "Hold `path/.lock` while the block runs; `UserError` if a live process holds it, a warning when taking over a dead one's."
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    f, me = path/'.lock', dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'))
+    for _ in range(2):
+        try: fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            try: old = json.loads(f.read_text())
+            except (OSError, ValueError): old = {}
+            if old.get('host') == me['host'] and not _pid_alive(int(old.get('pid', -1))):
+                warnings.warn(f"{what} '{path}': taking over the lock of process {old.get('pid')}, which is no longer running")
+                f.unlink(missing_ok=True); continue
+            raise UserError(f"{what} '{path}' is in use by process {old.get('pid', '?')} on {old.get('host', '?')} (since {old.get('since', '?')}): "
+                            f"wait for it to finish, or pass another {what}") from None
+        with os.fdopen(fd, 'w') as o: o.write(json.dumps(me))
+        break
+    try: yield path
+    finally:
+        try:
+            if json.loads(f.read_text()).get('pid') == me['pid']: f.unlink()
+        except (OSError, ValueError): pass
 
 # %% ../nbs/00_core.ipynb #615f903f
 def rng_states()->dict:
@@ -82,92 +130,3 @@ def bare_model(model:torch.nn.Module)->torch.nn.Module:
     "`model` without its (Distributed)DataParallel wrapper."
     from accelerate.utils import extract_model_from_parallel
     return extract_model_from_parallel(model, keep_torch_compile=True)
-
-# %% ../nbs/00_core.ipynb #73898f1f
-def tiny_clip_config(hidden:int=64,      # width of both towers
-                     layers:int=4,       # transformer blocks per tower
-                     heads:int=4,        # attention heads
-                     img_size:int=32,    # the image size the vision tower is built for
-                     patch:int=4,        # patch size of the vision tower
-                     proj:int=32,        # size of the shared image-text embedding
-                     vocab:int=1000      # text vocabulary size (at least 514, the tiny tokenizer's)
-                    )->CLIPConfig:
-    "A `CLIPConfig` for a small randomly initialised CLIP."
-    txt = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
-               vocab_size=vocab, max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513,
-               projection_dim=proj)  # token ids of `tiny_clip_tokenizer`
-    vis = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
-               image_size=img_size, patch_size=patch, projection_dim=proj)
-    return CLIPConfig(text_config=txt, vision_config=vis, projection_dim=proj)
-
-# %% ../nbs/00_core.ipynb #37895a5d
-def tiny_clip_tokenizer():
-    "A CLIP tokenizer whose vocabulary is the 256 byte symbols (alone and word-final) and CLIP's two special tokens."
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import CLIPTokenizer
-    chars = sorted(ByteLevel.alphabet())
-    vocab = {c: i for i,c in enumerate(chars)}
-    vocab.update({c + '</w>': len(chars) + i for i,c in enumerate(chars)})
-    vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
-    return CLIPTokenizer(vocab=vocab, merges=[])
-
-# %% ../nbs/00_core.ipynb #23b9dfdc
-def tiny_clip_checkpoint(path,          # folder to write `config.json` and `model.safetensors` to
-                         seed:int=0,    # seed of the random initialisation
-                         **kwargs       # passed to `tiny_clip_config`
-                        )->Path:
-    "Write a randomly initialised tiny `CLIPModel` (vision and text towers) and its tokenizer with `save_pretrained`."
-    quiet_hf()
-    path = Path(path)
-    torch.manual_seed(seed)
-    CLIPModel(tiny_clip_config(**kwargs)).eval().save_pretrained(path)
-    tiny_clip_tokenizer().save_pretrained(path)
-    return path
-
-# %% ../nbs/00_core.ipynb #f44828ee
-def synthetic_image_folder(path,                          # root to write `train/` and `test/` under
-                           classes=('cat','dog','frog'),  # one folder per class
-                           n_per_class:int=8,             # training images per class
-                           n_test:int=6,                  # unlabelled test images
-                           sz=(40,48),                    # (height, width) of the images
-                           ext:str='.png',                # file format, by extension
-                           seed:int=0                     # seed of the noise
-                          )->Path:
-    "Write a small `train/<class>/` + `test/` image folder whose classes differ by colour."
-    path, rng = Path(path), np.random.default_rng(seed)
-    cols = rng.integers(0, 256, (len(classes), 3))
-    def img(c):
-        a = np.clip(cols[c] + rng.normal(0, 20, (*sz, 3)), 0, 255).astype(np.uint8)
-        return Image.fromarray(a)
-    for i,c in enumerate(classes):
-        (path/'train'/c).mkdir(parents=True, exist_ok=True)
-        for j in range(n_per_class): img(i).save(path/'train'/c/f'{c}_{j}{ext}')
-    (path/'test').mkdir(parents=True, exist_ok=True)
-    for j in range(n_test): img(j % len(classes)).save(path/'test'/f'img_{j}{ext}')
-    return path
-
-# %% ../nbs/00_core.ipynb #8aa76045
-def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
-                  test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
-                  n:int|None=None,        # use only the first `n` images (all 1,797 if None)
-                  seed:int=0              # seed of the train/test split
-                 )->Path:
-    "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<digit>/`, `test/` and `test_labels.csv`."
-    import pandas as pd
-    from sklearn.datasets import load_digits
-    path = Path(path)
-    X, y = load_digits(return_X_y=True)
-    if n is not None: X, y = X[:n], y[:n]
-    imgs = (X.reshape(-1, 8, 8) * 255 / 16).round().astype(np.uint8)
-    idx = np.random.default_rng(seed).permutation(len(y))
-    n_test = int(round(len(y) * test_pct))
-    rows = []
-    for k,i in enumerate(idx):
-        if k < n_test:
-            fn = path/'test'/f'digit_{i:04d}.png'
-            rows.append((fn.name, str(y[i])))
-        else: fn = path/'train'/str(y[i])/f'digit_{i:04d}.png'
-        fn.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(imgs[i]).save(fn)
-    pd.DataFrame(rows, columns=['id', 'label']).to_csv(path/'test_labels.csv', index=False)
-    return path

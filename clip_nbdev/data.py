@@ -16,10 +16,11 @@ from fastai.vision.core import TensorImage
 from fastprogress.fastprogress import progress_bar
 import fastai.vision.data  # registers show_batch for images: one grid, not a figure per image
 from .core import *
+from .augment import *
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items',
-           'RandAugment', 'CachedImage', 'clip_dls', 'clip_test_dl']
+           'CachedImage', 'clip_dls', 'clip_test_dl', 'digits_folder']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
@@ -178,60 +179,6 @@ def class_folder_items(train_dir,          # folder with one sub-folder of image
     if loose: warnings.warn(f"ignored {_plural(len(loose), 'image')} directly in train_dir '{train_dir}': put them in a class folder")
     return files, labels
 
-# %% ../nbs/01_data.ipynb #e34499c8
-class RandAugment(Transform):
-    "RandAugment on training batches, torchvision's operations and magnitudes, drawn per image and applied per sub-batch."
-    split_idx, order = 0, 20
-    def __init__(self,
-                 n:int=2,          # operations per image
-                 m:int=7,          # magnitude, 0 to `num_bins`-1 (torchvision's scale: 0-30)
-                 num_bins:int=31   # number of magnitude bins (torchvision's default)
-                ):
-        from torchvision.transforms import v2
-        if not 0 <= m < num_bins or int(m) != m: raise ValueError(f"RandAugment magnitude must be an integer from 0 to {num_bins-1}, got {m}")
-        if n < 1: raise ValueError(f"RandAugment n must be at least 1, got {n}")
-        store_attr('n,num_bins'); self.m = int(m)
-        self.tv = v2.RandAugment(num_ops=n, magnitude=self.m, num_magnitude_bins=num_bins)
-        self.op_names, self._mags = list(self.tv._AUGMENTATION_SPACE), {}
-
-    def draw(self, bs:int)->tuple:
-        "For each of `bs` images: the indices of its `n` operations in `op_names`, and whether each is negated."
-        return torch.randint(len(self.op_names), (bs, self.n)), torch.rand(bs, self.n) <= 0.5
-
-    def magnitude(self, name:str, h:int, w:int)->tuple:
-        "`(magnitude, signed)` of operation `name` at this transform's magnitude, for images of size (h, w)."
-        key = (name, h, w)
-        if key not in self._mags:
-            fn, signed = self.tv._AUGMENTATION_SPACE[name]
-            mags = fn(self.num_bins, h, w)
-            self._mags[key] = (float(mags[self.m]) if mags is not None and mags.ndim > 0 else 0.), signed
-        return self._mags[key]
-
-    def plan(self, bs:int, h:int, w:int)->tuple:
-        "Draw the operations of `bs` images: `(steps, idx)`, each step `(name, magnitude, start, end)` applied to the images `idx[start:end]`, in order."
-        choice, neg = self.draw(bs)
-        steps, idxs, off = [], [], 0
-        for s in range(self.n):
-            for j, name in enumerate(self.op_names):
-                if name == 'Identity': continue
-                mag, signed = self.magnitude(name, h, w)
-                for sign in ((False, True) if signed else (False,)):
-                    sel = (choice[:, s] == j) & ((neg[:, s] == sign) if signed else True)
-                    idx = sel.nonzero().squeeze(1)
-                    if len(idx) == 0: continue
-                    steps.append((name, -mag if sign else mag, off, off + len(idx))); idxs.append(idx); off += len(idx)
-        return steps, torch.cat(idxs) if idxs else torch.zeros(0, dtype=torch.long)
-
-    def encodes(self, x:TensorImage):
-        x = x.as_subclass(torch.Tensor).clone()
-        steps, idx = self.plan(x.shape[0], *x.shape[-2:])
-        # drawn on the CPU, sent to the GPU in one asynchronous copy: no host-device synchronisation per operation
-        if x.is_cuda: idx = idx.pin_memory().to(x.device, non_blocking=True)
-        for name, mag, a, b in steps:
-            i = idx[a:b]
-            x[i] = self.tv._apply_image_or_video_transform(x[i], name, mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
-        return TensorImage(x.clamp_(0, 1))
-
 # %% ../nbs/01_data.ipynb #4969483e
 class CachedImage(Transform):
     "Look up an image file in `cache`: a uint8 `TensorImage` of shape (3, height, width)."
@@ -301,3 +248,29 @@ def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls
     ok = dls.cache.add(files)
     if not ok: raise ValueError(f"{what} '{test_dir}' has no readable images")
     return dls.test_dl(ok, bs=ifnone(bs, dls.bs))
+
+# %% ../nbs/01_data.ipynb #8aa76045
+def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
+                  test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
+                  n:int|None=None,        # use only the first `n` images (all 1,797 if None)
+                  seed:int=0              # seed of the train/test split
+                 )->Path:
+    "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<digit>/`, `test/` and `test_labels.csv`."
+    import pandas as pd
+    from sklearn.datasets import load_digits
+    path = Path(path)
+    X, y = load_digits(return_X_y=True)
+    if n is not None: X, y = X[:n], y[:n]
+    imgs = (X.reshape(-1, 8, 8) * 255 / 16).round().astype(np.uint8)
+    idx = np.random.default_rng(seed).permutation(len(y))
+    n_test = int(round(len(y) * test_pct))
+    rows = []
+    for k,i in enumerate(idx):
+        if k < n_test:
+            fn = path/'test'/f'digit_{i:04d}.png'
+            rows.append((fn.name, str(y[i])))
+        else: fn = path/'train'/str(y[i])/f'digit_{i:04d}.png'
+        fn.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(imgs[i]).save(fn)
+    pd.DataFrame(rows, columns=['id', 'label']).to_csv(path/'test_labels.csv', index=False)
+    return path

@@ -20,11 +20,10 @@ from .data import *
 from .model import *
 from .zeroshot import *
 from .finetune import *
-from .cudagraph import *
+from .speed import *
 
 # %% auto #0
-__all__ = ['adamw', 'warmup_cosine', 'TrainedEpochCallback', 'EpochCSVLog', 'SaveBestModel', 'compile_model', 'PlainTensors',
-           'clip_learner']
+__all__ = ['adamw', 'warmup_cosine', 'TrainedEpochCallback', 'EpochCSVLog', 'SaveBestModel', 'clip_learner']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -183,30 +182,6 @@ def _precision(precision:str, device)->str:
     if precision != 'auto': return precision
     if torch.device(device).type != 'cuda': return 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
-
-# %% ../nbs/03_learner.ipynb #9aec471d
-def compile_model(model:nn.Module, # compiled in place
-                  xb=None,         # a batch to compile on now (else compilation happens at the first step)
-                  **kwargs         # passed to `torch.compile`
-                 )->bool:
-    "Compile `model` in place with `torch.compile`; on failure warn once, restore the eager model and return False."
-    try:
-        model.compile(**kwargs)
-        if xb is not None:
-            xb, was = xb.as_subclass(torch.Tensor), model.training
-            model.train(); model(xb).float().sum().backward(); model.zero_grad(set_to_none=True); model.train(was)
-        return True
-    except Exception as e:
-        model._compiled_call_impl = None
-        model.zero_grad(set_to_none=True)
-        warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); training with the eager model")
-        return False
-
-# %% ../nbs/03_learner.ipynb #512b6b85
-class PlainTensors(Callback):
-    "Give the model plain `torch.Tensor` inputs instead of fastai's tensor subclasses."
-    order = -20
-    def before_batch(self): self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)
 
 # %% ../nbs/03_learner.ipynb #d7e92c75
 def clip_learner(dls:DataLoaders,               # from `clip_dls`

@@ -14,12 +14,40 @@ from torch import nn
 from fastcore.all import *
 from fastai.torch_core import params, Module
 from safetensors.torch import save_file, load_file
-from transformers import CLIPVisionModel, CLIPVisionConfig
+from transformers import CLIPVisionModel, CLIPVisionConfig, CLIPConfig
 from .core import *
 
 # %% auto #0
-__all__ = ['vision_embeddings', 'from_hub', 'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier',
-           'clip_splitter', 'save_clip_model', 'load_clip_model']
+__all__ = ['tiny_clip_config', 'tiny_clip_tokenizer', 'vision_embeddings', 'from_hub', 'load_clip_vision', 'resample_pos_embed',
+           'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model', 'load_clip_model']
+
+# %% ../nbs/02_model.ipynb #73898f1f
+def tiny_clip_config(hidden:int=64,      # width of both towers
+                     layers:int=4,       # transformer blocks per tower
+                     heads:int=4,        # attention heads
+                     img_size:int=32,    # the image size the vision tower is built for
+                     patch:int=4,        # patch size of the vision tower
+                     proj:int=32,        # size of the shared image-text embedding
+                     vocab:int=1000      # text vocabulary size (at least 514, the tiny tokenizer's)
+                    )->CLIPConfig:
+    "A `CLIPConfig` for a small randomly initialised CLIP."
+    txt = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
+               vocab_size=vocab, max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513,
+               projection_dim=proj)  # token ids of `tiny_clip_tokenizer`
+    vis = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
+               image_size=img_size, patch_size=patch, projection_dim=proj)
+    return CLIPConfig(text_config=txt, vision_config=vis, projection_dim=proj)
+
+# %% ../nbs/02_model.ipynb #37895a5d
+def tiny_clip_tokenizer():
+    "A CLIP tokenizer whose vocabulary is the 256 byte symbols (alone and word-final) and CLIP's two special tokens."
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {c: i for i,c in enumerate(chars)}
+    vocab.update({c + '</w>': len(chars) + i for i,c in enumerate(chars)})
+    vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
+    return CLIPTokenizer(vocab=vocab, merges=[])
 
 # %% ../nbs/02_model.ipynb #54f2e243
 def _hub_reachable(timeout:float=3.)->bool:

@@ -16,7 +16,8 @@ from ..core import *
 from ..data import *
 from ..data import _LabelOf
 from ..learner import *
-from ..checkpoint import *
+from ..recipe import *
+from ..distributed import *
 
 # %% auto #0
 __all__ = ['class_thresholds', 'select_pseudo', 'SoftTargetCE', 'PseudoLabelCallback']
