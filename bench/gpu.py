@@ -3,7 +3,7 @@
 
 The model is the CLIP ViT-L/14 vision tower (randomly initialised: the architecture and cost of
 `openai/clip-vit-large-patch14`, no download), saved with `save_pretrained` and loaded back by both sides.
-The bare loop is `../shared/perf/raw_torch_reference.py`'s: bf16 autocast, fused `torch.optim.AdamW`,
+The bare loop is `bench/reference/raw_torch_reference.py`'s: bf16 autocast, fused `torch.optim.AdamW`,
 random tensors already on the GPU, no data loading and no augmentation. The Learner is what a user runs:
 `clip_dls` over a generated folder of JPEGs (decoded once into the cache), RandAugment (n=2, m=7) and
 normalisation on the GPU, `clip_learner(precision='bf16')`. Both are timed over the same number of steps

@@ -20,7 +20,7 @@ from fastai.basics import Callback, CancelFitException
 from clip_nbdev.core import seed_everything
 from clip_nbdev.data import ImageCache, clip_dls, find_images
 from clip_nbdev.learner import clip_learner
-from clip_nbdev.cudagraph import CudaGraphStep
+from clip_nbdev.speed import CudaGraphStep
 
 def graph_kwargs(smoke):
     "How to turn the graph on: clip_learner's flag on CUDA; off CUDA (--smoke) the simulated step."

@@ -1,4 +1,4 @@
-"""`clip_learner`: a fastai `Learner` for a CLIP vision tower, with AdamW, mixed precision, a warm-up + cosine schedule, a per-epoch CSV log and the best model saved.
+"""`CLIPLearner` and `clip_learner`: a fastai `Learner` for a CLIP vision tower, with AdamW, mixed precision, a warm-up + cosine schedule, a per-epoch CSV log and the best model saved.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/learner.html.md"""
 
@@ -6,7 +6,8 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/learner.html.md"""
 
 # %% ../nbs/03_learner.ipynb #4c7ffab3
 from __future__ import annotations
-import json, time, warnings
+import json, sys, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
@@ -23,7 +24,8 @@ from .finetune import *
 from .speed import *
 
 # %% auto #0
-__all__ = ['adamw', 'warmup_cosine', 'TrainedEpochCallback', 'EpochCSVLog', 'SaveBestModel', 'clip_learner']
+__all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'TrainedEpochCallback', 'EpochCSVLog', 'OneBasedEpochs', 'EpochLines',
+           'SaveBestModel', 'clip_learner', 'match_vocab']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -47,30 +49,45 @@ def warmup_cosine(lr_max,               # peak learning rate (a float, or an arr
     if not 0 <= warmup_pct < 1: raise ValueError(f"warmup_pct must be at least 0 and below 1, got {warmup_pct}")
     return combine_scheds([warmup_pct, 1 - warmup_pct], [SchedLin(lr_start, lr_max), SchedCos(lr_max, lr_end)])
 
-# %% ../nbs/03_learner.ipynb #b2843399
-@patch
-def fit_warmup_cosine(self:Learner,
-                      n_epoch:int,          # epochs
-                      lr=None,              # peak learning rate (a float or a `slice` for discriminative lrs; default `learn.lr`)
-                      warmup_pct:float=0.1, # share of the steps spent warming up
-                      wd=None,              # weight decay (default: the Learner's)
-                      cbs=None,             # extra callbacks for this fit
-                      reset_opt:bool=False, # start with a fresh optimizer state
-                      start_epoch:int=0,    # epoch to start at (when resuming)
-                      freeze_epochs:int=0,  # LP-FT: first train the head alone for this many epochs (norm layers frozen too)
-                      freeze_lr=None        # peak lr of those epochs (default: 10 x `lr`)
-                     ):
-    "Fit `self.model` for `n_epoch` with a linear warm-up to `lr`, then cosine annealing to 0 (after `freeze_epochs` of the head alone)."
-    lr = self.lr if lr is None else lr
-    if freeze_epochs:
-        self.fit_head_only(freeze_epochs, ifnone(freeze_lr, lr * 10), warmup_pct=warmup_pct, wd=wd, cbs=cbs)
-    if self.opt is None or reset_opt: self.create_opt()
-    self.last_peak_lr = lr
-    mults = getattr(self, 'lr_mults', None)
-    self.opt.set_hyper('lr', lr * mults if mults is not None and isinstance(lr, (int, float)) else lr)
-    lr_max = np.array([h['lr'] for h in self.opt.hypers])
-    sched = {'lr': warmup_cosine(lr_max, warmup_pct)}
-    self.fit(n_epoch, cbs=ParamScheduler(sched) + L(cbs), wd=wd, start_epoch=start_epoch)
+# %% ../nbs/03_learner.ipynb #f7fbd64b
+class CLIPLearner(Learner):
+    "A fastai `Learner` fine-tuning a CLIP vision tower: its own methods and the state they share (made by `clip_learner`)."
+    def __init__(self, dls, model,
+                 output_dir=None,        # where log.csv, best_model/ and checkpoint.pth go (None: nothing is written)
+                 lr_mults=None,          # lr multiplier of each parameter group (layer-wise lr decay), or None
+                 zeroshot_state=None,    # the zero-shot weights that WiSE-FT interpolates with, or None
+                 precision:str='fp32',   # 'bf16', 'fp16' or 'fp32' (see `resolve_precision`)
+                 compiled:bool=False,    # whether the model was compiled (`compile_model`)
+                 **kwargs                # passed to `Learner`
+                ):
+        super().__init__(dls, model, path=ifnone(output_dir, '.'), **kwargs)
+        self.output_dir = None if output_dir is None else Path(output_dir)
+        store_attr('lr_mults,zeroshot_state,precision,compiled')
+        self.stage = 'train'       # the stage being trained ('linear_probe', 'train', 'pseudo1', ...): in log.csv, the best model's record and the checkpoint
+        self.stage_state = None    # what the current stage needs to resume mid-way (a pseudo-label round: its pseudo-labels)
+        self.last_peak_lr = None   # the peak lr of the last `fit_warmup_cosine` (a pseudo-label round defaults to half of it)
+        self.pseudo_rows = []      # one row per pseudo-label round and class: how many images were added, at what confidence
+        self.wise_alpha = None     # the alpha `wise_ft_search` chose
+
+    def fit_warmup_cosine(self,
+                          n_epoch:int,          # epochs
+                          lr=None,              # peak learning rate (a float or a `slice` for discriminative lrs; default `learn.lr`)
+                          warmup_pct:float=0.1, # share of the steps spent warming up
+                          wd=None,              # weight decay (default: the Learner's)
+                          cbs=None,             # extra callbacks for this fit
+                          reset_opt:bool=False, # start with a fresh optimizer state
+                          start_epoch:int=0,    # epoch to start at (when resuming)
+                          freeze_epochs:int=0,  # LP-FT: first train the head alone for this many epochs (norm layers frozen too)
+                          freeze_lr=None        # peak lr of those epochs (default: 10 x `lr`)
+                         ):
+        "Fit `self.model` for `n_epoch` with a linear warm-up to `lr`, then cosine annealing to 0 (after `freeze_epochs` of the head alone)."
+        lr = ifnone(lr, self.lr)
+        if freeze_epochs: self.fit_head_only(freeze_epochs, ifnone(freeze_lr, lr * 10), warmup_pct=warmup_pct, wd=wd, cbs=cbs)
+        if self.opt is None or reset_opt: self.create_opt()
+        self.last_peak_lr = lr
+        self.opt.set_hyper('lr', lr * self.lr_mults if self.lr_mults is not None and isinstance(lr, (int, float)) else lr)
+        lr_max = np.array([h['lr'] for h in self.opt.hypers])
+        self.fit(n_epoch, cbs=ParamScheduler({'lr': warmup_cosine(lr_max, warmup_pct)}) + L(cbs), wd=wd, start_epoch=start_epoch)
 
 # %% ../nbs/03_learner.ipynb #9030b568
 class TrainedEpochCallback(Callback):
@@ -102,7 +119,24 @@ class EpochCSVLog(TrainedEpochCallback):
         lines = self.fname.read_text().splitlines(keepends=True)
         with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
 
-# %% ../nbs/03_learner.ipynb #a14d72ed
+# %% ../nbs/03_learner.ipynb #de8ad515
+class OneBasedEpochs(Callback):
+    "Number the epochs in the `Recorder`'s rows (the table, the logs) from 1."
+    order = Recorder.order + 1
+    def before_epoch(self): self.recorder.log[0] = self.epoch + 1
+
+# %% ../nbs/03_learner.ipynb #6c4f2356
+class EpochLines(Callback):
+    "Log one line per epoch (epoch, stage, losses, metrics, time) instead of progress bars' table, for output that is not a terminal."
+    order = Recorder.order - 1  # before the Recorder logs its header
+    def before_fit(self): self.old_logger, self.learn.logger = self.learn.logger, self._line
+    def after_fit(self): self.learn.logger = self.old_logger
+    def _line(self, log):
+        if not log or isinstance(log[0], str): return  # the header: each line names its values
+        vals = ' '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,v in zip(self.recorder.metric_names[1:], log[1:]))
+        print(f"epoch {log[0]}/{self.n_epoch} {self.learn.stage}: {vals}", flush=True)
+
+# %% ../nbs/03_learner.ipynb #09237dbf
 class SaveBestModel(TrackerCallback):
     "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
     order = TrackerCallback.order + 1
@@ -123,44 +157,49 @@ class SaveBestModel(TrackerCallback):
         super().after_epoch()
         if self.new_best:
             if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
-            self.best_epoch, self.best_stage = self.epoch, getattr(self.learn, 'stage', 'train')
+            self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
 
-# %% ../nbs/03_learner.ipynb #b11152ba
+# %% ../nbs/03_learner.ipynb #6b9cae1d
 @patch
-def load_best(self:Learner):
+def load_best(self:CLIPLearner):
     "Load the weights of the best model saved by `SaveBestModel` back into `self.model`."
     cb = first(self.cbs, risinstance(SaveBestModel))
-    if cb is None or not (cb.path/'model.safetensors').exists(): raise FileNotFoundError("no best model saved yet: pass output_dir to clip_learner and fit first")
-    best = load_clip_model(cb.path)
-    self.model.load_state_dict(best.state_dict())
+    if cb is None or not (cb.path/'model.safetensors').exists(): raise UserError("no best model saved yet: pass output_dir to clip_learner and fit first")
+    self.model.load_state_dict(load_clip_model(cb.path).state_dict())
     return self
 
-# %% ../nbs/03_learner.ipynb #bce9f300
+# %% ../nbs/03_learner.ipynb #bad4edc8
 @patch
-def fit_head_only(self:Learner,
+@contextmanager
+def head_only(self:CLIPLearner):
+    "Freeze every parameter but the head's (norm layers too) while the block runs, with `stage` 'linear_probe'."
+    head = {id(p) for p in self.model.head.parameters()}
+    frozen = [p for p in self.model.parameters() if id(p) not in head and p.requires_grad]
+    for p in frozen: p.requires_grad_(False)
+    old_stage, self.stage = self.stage, 'linear_probe'
+    try: yield self
+    finally:
+        for p in frozen: p.requires_grad_(True)
+        self.stage = old_stage
+
+@patch
+def fit_head_only(self:CLIPLearner,
                   n_epoch:int,          # epochs
                   lr=None,              # peak lr (default `learn.lr`)
                   **kwargs              # passed to `fit_warmup_cosine`
                  ):
     "Train the head alone (every other parameter frozen, norm layers too) with warm-up + cosine."
-    head = {id(p) for p in self.model.head.parameters()}
-    frozen = [p for p in self.model.parameters() if id(p) not in head and p.requires_grad]
-    for p in frozen: p.requires_grad_(False)
-    old_stage, self.stage = getattr(self, 'stage', 'train'), 'linear_probe'
-    try: self.fit_warmup_cosine(n_epoch, lr, **kwargs)
-    finally:
-        for p in frozen: p.requires_grad_(True)
-        self.stage = old_stage
+    with self.head_only(): self.fit_warmup_cosine(n_epoch, lr, **kwargs)
 
-# %% ../nbs/03_learner.ipynb #b09a2c74
+# %% ../nbs/03_learner.ipynb #026b4010
 @patch
-def wise_ft_search(self:Learner,
+def wise_ft_search(self:CLIPLearner,
                    alphas=(0., 0.25, 0.5, 0.75, 1.), # the values of alpha to try
                    zs_state=None                    # zero-shot weights (default: those `clip_learner` kept)
                   )->pd.DataFrame:
     "Validate `wise_ft(zero-shot, current, alpha)` for each alpha, load the best into the model; one row per alpha."
-    zs = ifnone(zs_state, getattr(self, 'zeroshot_state', None))
-    if zs is None: raise ValueError("WiSE-FT needs the zero-shot weights: create the learner with head_init='zeroshot'")
+    zs = ifnone(zs_state, self.zeroshot_state)
+    if zs is None: raise UserError("WiSE-FT needs the zero-shot weights: create the learner with head_init='zeroshot'")
     ft = {k: v.detach().clone() for k,v in self.model.state_dict().items()}
     ema = L(self.cbs).filter(risinstance(EMA))  # validate the weights as they are
     rows = []
@@ -176,16 +215,19 @@ def wise_ft_search(self:Learner,
     self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
     return res
 
-# %% ../nbs/03_learner.ipynb #24b4faea
-def _precision(precision:str, device)->str:
-    if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be one of auto, bf16, fp16, fp32; got {precision!r}")
-    if precision != 'auto': return precision
-    if torch.device(device).type != 'cuda': return 'fp32'
-    return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+# %% ../nbs/03_learner.ipynb #29dddb92
+def _saved_model(name, head:str, dls, seed:int):
+    "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
+    if head not in ('auto', 'new'): raise UserError(f"head must be 'auto' or 'new', got {head!r}")
+    if head == 'auto' and (Path(str(name))/'labels.json').exists():
+        model = match_vocab(load_clip_model(name), dls.vocab, name)
+        sz = getattr(dls, 'img_size', None)
+        if sz is not None and sz[0] == sz[1] and sz[0] != model.img_size: resample_pos_embed(model.body, sz[0])
+        return model.train()
+    return clip_classifier(name, len(dls.vocab), img_size=getattr(dls, 'img_size', None), seed=seed)
 
-# %% ../nbs/03_learner.ipynb #d7e92c75
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
-                 model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder, or 'tiny'
+                 model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder (a run's `best_model/` keeps its head), or 'tiny'
                  output_dir=None,               # where to write log.csv and best_model/ (nothing is written if None)
                  lr:float=3e-6,                 # default peak learning rate
                  wd:float=0.01,                 # AdamW weight decay
@@ -195,36 +237,58 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  monitor:str='accuracy',        # the metric that picks the best model
                  cbs=None,                      # extra callbacks
                  seed:int=0,                    # seed of the head (and of 'tiny')
-                 head_init:str='random',        # 'random', or 'zeroshot': CLIP's zero-shot classifier of the class names (needs a full CLIP)
+                 head:str='auto',               # 'auto': a folder this library wrote keeps its trained head; 'new': a fresh head
+                 head_init:str='random',        # a new head: 'random', or 'zeroshot': CLIP's zero-shot classifier of the class names (needs a full CLIP)
                  templates=None,                # caption templates of the zero-shot head (default `TEMPLATES`)
                  llrd:float|None=None,          # layer-wise lr decay (e.g. 0.65), with no weight decay on biases and norms
                  ema:float|None=None,           # decay of an exponential moving average of the weights (e.g. 0.9998)
                  compile:bool=False,            # `torch.compile` the model (falls back to eager with a warning)
                  cuda_graph:bool=False,         # run each training step as a replay of one captured CUDA graph (falls back to eager, with a warning, off CUDA)
+                 progress:bool|None=None,       # progress bars (default: in a notebook or a terminal; else one line per epoch)
                  **kwargs                       # passed to `Learner`
-                )->Learner:
-    "A fastai `Learner` fine-tuning CLIP's vision tower `model_name` on `dls`."
-    if head_init not in ('random', 'zeroshot'): raise ValueError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
-    if llrd is not None and not 0 < llrd <= 1: raise ValueError(f"llrd must be in (0, 1], got {llrd}")
-    if ema is not None and not 0 < ema < 1: raise ValueError(f"ema must be in (0, 1), got {ema}")
-    model = clip_classifier(model_name, len(dls.vocab), img_size=getattr(dls, 'img_size', None), seed=seed)
+                )->CLIPLearner:
+    "A `CLIPLearner` fine-tuning CLIP's vision tower `model_name` on `dls`."
+    if head_init not in ('random', 'zeroshot'): raise UserError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
+    if llrd is not None and not 0 < llrd <= 1: raise UserError(f"llrd must be in (0, 1], got {llrd}")
+    if ema is not None and not 0 < ema < 1: raise UserError(f"ema must be in (0, 1), got {ema}")
+    precision = resolve_precision(precision, dls.device or 'cpu')
+    model = _saved_model(model_name, head, dls, seed)
     if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
     if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
-    cbs = L(cbs)
+    cbs = L(OneBasedEpochs()) + L(cbs)
     if llrd is not None: cbs.append(NoDecayGroups([True, False] * len(clip_blocks(model))))
     if ema is not None: cbs.append(EMA(ema))
     if cuda_graph: cbs.append(CudaGraphStep())
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
         cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor)]
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing), opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd,
-                    metrics=metrics, splitter=llrd_splitter if llrd is not None else clip_splitter, cbs=cbs, path=ifnone(output_dir, '.'), **kwargs)
-    learn.lr_mults = llrd_lr_mults(model, llrd) if llrd is not None else None
-    learn.zeroshot_state = {k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None
-    learn.compiled = compile_model(model, dls.one_batch()[0] if len(dls.train) else None) if compile else False
-    if learn.compiled: learn.add_cb(PlainTensors())
-    learn.precision = _precision(precision, dls.device)
-    if learn.precision == 'bf16': learn.to_bf16()
-    elif learn.precision == 'fp16': learn.to_fp16()
-    learn.output_dir, learn.stage = output_dir, 'train'
+    if not ifnone(progress, IN_NOTEBOOK or sys.stdout.isatty()): cbs.append(EpochLines())
+    learn = CLIPLearner(dls, model, output_dir=output_dir, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
+                        opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd, metrics=metrics, cbs=cbs,
+                        splitter=llrd_splitter if llrd is not None else clip_splitter, precision=precision,
+                        lr_mults=llrd_lr_mults(model, llrd) if llrd is not None else None,
+                        zeroshot_state={k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None, **kwargs)
+    if any(isinstance(o, EpochLines) for o in learn.cbs): learn.remove_cb(ProgressCallback)
+    if compile:
+        learn.compiled = compile_model(model, dls.one_batch()[0] if len(dls.train) else None)
+        if learn.compiled: learn.add_cb(PlainTensors())
+    if precision == 'bf16': learn.to_bf16()
+    elif precision == 'fp16': learn.to_fp16()
     return learn
+
+# %% ../nbs/03_learner.ipynb #f4efd3fa
+def match_vocab(model:CLIPClassifier, # a model loaded with `load_clip_model` (it has `vocab`)
+                vocab,                # the classes of the data, in their order
+                name=''               # how the error names the model
+               )->CLIPClassifier:
+    "Reorder `model`'s head to `vocab` (the same classes in another order), in place; `UserError` if the classes differ."
+    saved, vocab = list(model.vocab), list(vocab)
+    if set(saved) != set(vocab):
+        miss, extra = sorted(set(vocab) - set(saved)), sorted(set(saved) - set(vocab))
+        raise UserError(f"model '{name}' was trained on other classes (missing: {', '.join(miss) or 'none'}; extra: {', '.join(extra) or 'none'}): "
+                        "pass head='new' (--head new) to train a new head on its body, or data with its classes")
+    idx = [saved.index(v) for v in vocab]
+    with torch.no_grad():
+        model.head.weight.copy_(model.head.weight[idx].clone()); model.head.bias.copy_(model.head.bias[idx].clone())
+    model.vocab = vocab
+    return model

@@ -15,9 +15,6 @@ from fastai.basics import *
 from ..core import *
 from ..data import *
 from ..data import _LabelOf
-from ..learner import *
-from ..recipe import *
-from ..distributed import *
 
 # %% auto #0
 __all__ = ['class_thresholds', 'select_pseudo', 'SoftTargetCE', 'PseudoLabelCallback']
@@ -35,7 +32,7 @@ def class_thresholds(probs:Tensor,              # (n, n_classes) probabilities o
     return (threshold * beta / (2 - beta)).clamp(min=ifnone(min_threshold, threshold / 2))
 
 def _check_threshold(threshold):
-    if not 0 < threshold <= 1: raise ValueError(f"pseudo_threshold must be in (0, 1], got {threshold}")
+    if not 0 < threshold <= 1: raise UserError(f"pseudo_threshold must be in (0, 1], got {threshold}")
 
 def select_pseudo(probs:Tensor,                  # (n, n_classes) probabilities of the unlabelled images
                   threshold:float=0.9,           # keep images whose top probability exceeds this
@@ -96,54 +93,5 @@ def _test_items(learn, test_items):
     "A test `DataLoader` over `test_items`: a folder, or a list of image files."
     if isinstance(test_items, (str, Path)): return clip_test_dl(learn.dls, test_items, bs=learn.dls.bs * 2, what='test_dir')
     ok = learn.dls.cache.add(L(test_items))
-    if not ok: raise ValueError("none of the unlabelled test images could be read")
+    if not ok: raise UserError("none of the unlabelled test images could be read")
     return learn.dls.test_dl(ok, bs=learn.dls.bs * 2)
-
-@patch
-def fit_pseudo(self:Learner,
-               test_items,                  # folder of unlabelled images, or a list of image files
-               threshold:float=0.9,         # keep images whose top probability exceeds this
-               n_epoch:int=2,               # epochs per round
-               lr=None,                     # peak lr (default: half the last `fit_warmup_cosine` lr)
-               rounds:int=1,                # rounds of predict -> select -> train
-               per_class:bool=False,        # FlexMatch per-class thresholds
-               soft:bool=False,             # train on the probability vectors instead of the argmax
-               min_threshold:float|None=None, # with `per_class`: the lowest threshold a class may get
-               warmup_pct:float=0.1,        # share of each round's steps spent warming up
-               cbs=None,                    # extra callbacks for the fits
-               resume:dict|None=None        # continue an interrupted run: `ResumePoint.pseudo()` of its checkpoint
-              )->pd.DataFrame:
-    "Pseudo-label `test_items` and train on them with the labelled images: per round, what was added."
-    _check_threshold(threshold)
-    if rounds < 1: raise ValueError(f"rounds must be at least 1, got {rounds}")
-    first_lr = getattr(self, 'last_peak_lr', self.lr)
-    lr = ifnone(lr, first_lr / 2)
-    tdl, vocab, recs, start = _test_items(self, test_items), self.dls.vocab, [], 1
-    if resume is not None:
-        recs, start = list(resume['record']), resume['round']
-        if resume['epoch'] >= resume['n_epoch']: start, resume = start + 1, None  # that round had finished
-    for r in range(start, rounds + 1):
-        if resume is not None and r == resume['round']:  # the round the run was interrupted in: same pseudo-labels
-            items, targets, kw = L(resume['items']), resume['targets'], dict(start_epoch=resume['epoch'], cbs=[RestoreRNG(resume['epoch'], resume['rng'])])
-        else:
-            probs, _ = self.get_preds(dl=tdl)
-            if len(probs) != len(tdl.items): raise RuntimeError(f"{len(probs)} predictions for {len(tdl.items)} unlabelled images")
-            probs = probs.float()
-            mask, pred, conf, thr = select_pseudo(probs, threshold, per_class, min_threshold)
-            idx = mask.nonzero().squeeze(1)
-            for c, v in enumerate(vocab):
-                sel = idx[pred[idx] == c]
-                recs.append(dict(round=r, label=v, n_added=len(sel), mean_conf=conf[sel].mean().item() if len(sel) else float('nan'), threshold=thr[c].item()))
-            if not len(idx):
-                warnings.warn(f"round {r}: no test image has a confidence above its threshold ({threshold}); training this round on the labelled images alone. "
-                              "Lower pseudo_threshold or train the first stage longer.")
-            items, targets, kw = L(tdl.items)[idx.tolist()], (probs[idx] if soft else pred[idx]), dict(start_epoch=0, cbs=[])
-        cb = PseudoLabelCallback(items, targets)
-        self.stage, self.pseudo_state = f'pseudo{r}', dict(round=r, items=[str(o) for o in items], targets=targets, record=list(recs))
-        orig = self.dls.loaders[0]
-        try: self.fit_warmup_cosine(n_epoch, lr, warmup_pct=warmup_pct, cbs=[cb] + L(cbs) + kw['cbs'], start_epoch=kw['start_epoch'])
-        finally: self.stage, self.dls.loaders[0] = 'train', orig  # fastai's DistributedTrainer restores the loaders it saw in before_fit, the swapped ones
-        self.pseudo_label = cb
-    self.last_peak_lr = first_lr  # a later fit_pseudo again defaults to half the first stage's lr
-    self.pseudo_record = pd.DataFrame(recs)
-    return self.pseudo_record
