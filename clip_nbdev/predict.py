@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/predict.html.md"""
 
 # %% ../nbs/05_predict.ipynb #0c39f46b
 from __future__ import annotations
-import os, tempfile, warnings
+import os, re, json, posixpath, tempfile, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -18,13 +18,18 @@ from .data import *
 from .model import *
 
 # %% auto #0
-__all__ = ['predict_images', 'predict_folder', 'write_preds_csv']
+__all__ = ['predict_images', 'predict_folder', 'write_preds_csv', 'check_labels']
 
 # %% ../nbs/05_predict.ipynb #d7d00a61
 def _autocast(device, precision):
-    if precision == 'auto': precision = 'bf16' if device.type == 'cuda' else 'fp32'
+    "Autocast context of `precision` on `device`; 'auto' is resolved by `resolve_precision`."
+    precision = resolve_precision(precision, device)
     if precision == 'fp32': return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
+
+def _check_bs(bs):
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)): raise UserError(f"batch_size must be a whole number of at least 1, got {bs!r}")
+    if bs < 1: raise UserError(f"batch_size must be at least 1, got {bs}")
 
 @torch.no_grad()
 def predict_images(model:CLIPClassifier,   # the classifier
@@ -32,14 +37,16 @@ def predict_images(model:CLIPClassifier,   # the classifier
                    files,                  # which images of `cache` to predict, in order
                    mean=CLIP_MEAN,         # normalisation mean
                    std=CLIP_STD,           # normalisation std
-                   bs:int=64,              # batch size
+                   bs:int=64,              # batch size (at least 1)
                    tta:bool=False,         # average over the image and its horizontal flip
                    device=None,            # where to run (default: `best_device()`)
-                   precision:str='auto',   # 'auto' (bf16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
+                   precision:str='auto',   # 'auto' (bf16 on a GPU that has it, fp16 on an older GPU, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
                    progress:bool=None      # show a progress bar (default: for 20 batches or more)
                   )->torch.Tensor:
     "Class probabilities (n_files, n_classes) of `files`, in order."
+    _check_bs(bs)
     device = torch.device(ifnone(device, best_device()))
+    precision = resolve_precision(precision, device)
     model = model.to(device).eval()
     m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     s = torch.tensor(std, device=device).view(1, 3, 1, 1)
@@ -56,25 +63,30 @@ def predict_images(model:CLIPClassifier,   # the classifier
     return torch.cat(res) if res else torch.zeros(0, model.head.out_features)
 
 # %% ../nbs/05_predict.ipynb #58869aa2
+def _natural_key(s:str):
+    "Sort key of `s` that compares its digit runs as numbers: 'img_2.png' before 'img_10.png'."
+    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r'(\d+)', s))], s
+
 def predict_folder(model,                    # a `best_model` folder, or a loaded model (from `load_clip_model`)
                    test_dir,                 # folder of images to predict (searched recursively)
-                   bs:int=64,                # batch size
+                   bs:int=64,                # batch size (at least 1)
                    img_size=None,            # (height, width) to resize to (default: the size the model was trained at)
                    tta:bool=False,           # average over the image and its horizontal flip
                    probs:bool=False,         # add one probability column per class
                    keep_unreadable:bool=False, # add unreadable images as rows with an empty label
                    device=None,              # where to run (default: `best_device()`)
-                   precision:str='auto',     # 'auto', 'bf16', 'fp16' or 'fp32'
+                   precision:str='auto',     # 'auto', 'bf16', 'fp16' or 'fp32' (see `resolve_precision`)
                    cache:ImageCache|None=None # reuse already decoded images (must have the same size)
                   )->pd.DataFrame:
-    "Predict every image under `test_dir`: a DataFrame with `id`, `label`, `confidence` (and per-class probabilities)."
+    "Predict every image under `test_dir`: a DataFrame with `id`, `label`, `confidence` (and per-class probabilities), in natural order of `id`."
+    _check_bs(bs)
     if not isinstance(model, CLIPClassifier): model = load_clip_model(model)
     pre = getattr(model, 'preprocess', {})
     sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (model.img_size,)*2))
     vocab = getattr(model, 'vocab', None) or [str(i) for i in range(model.head.out_features)]
     test_dir = check_folder(test_dir, 'test_dir')
     all_files = find_images(test_dir)
-    if not all_files: raise ValueError(f"test_dir '{test_dir}' has no images: add images or pass another folder")
+    if not all_files: raise UserError(f"test_dir '{test_dir}' has no images: add images or pass another folder")
     cache = cache if cache is not None and cache.sz == sz else ImageCache(sz)
     files = cache.add(all_files)
     p = predict_images(model, cache, files, pre.get('mean', CLIP_MEAN), pre.get('std', CLIP_STD), bs=bs, tta=tta, device=device, precision=precision)
@@ -84,27 +96,85 @@ def predict_folder(model,                    # a `best_model` folder, or a loade
     if probs: df = pd.concat([df, pd.DataFrame(p.numpy(), columns=[f'prob_{v}' for v in vocab])], axis=1)
     if keep_unreadable:
         bad = [f for f in all_files if f not in cache]
-        if bad:
-            df = pd.concat([df, pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in bad], 'label': ''})], ignore_index=True)
-            df = df.sort_values('id', ignore_index=True)
-    return df
+        if bad: df = pd.concat([df, pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in bad], 'label': ''})], ignore_index=True)
+    return df.iloc[sorted(range(len(df)), key=lambda i: _natural_key(df['id'].iat[i]))].reset_index(drop=True)
 
 # %% ../nbs/05_predict.ipynb #5dfa6b56
+def _no_ext(i:str)->str: return posixpath.splitext(i)[0]
+
+def _eg(xs, n=3)->str: return ', '.join(map(str, xs[:n])) + (', ...' if len(xs) > n else '')
+
+def _sample_rows(ids:list, sample_submission)->tuple:
+    "(id column, label column, the sample's ids, the index in `ids` of each of them)"
+    f = Path(sample_submission); what = f"sample_submission '{f}'"
+    if not f.is_file(): raise UserError(f"{what} does not exist: pass the competition's sample_submission.csv")
+    try: s = pd.read_csv(f, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as e: raise UserError(f"{what} is not a readable CSV ({str(e).strip()}): pass the competition's sample_submission.csv") from None
+    if len(s.columns) < 2: raise UserError(f"{what} has {len(s.columns)} column(s), it needs two (the id and the label): pass the competition's sample_submission.csv")
+    sid = s.iloc[:, 0].tolist()
+    dup = [k for k, n in pd.Series(sid).value_counts(sort=False).items() if n > 1]
+    if dup: raise UserError(f"{what}: {len(dup)} of its ids are repeated (e.g. {_eg(dup)}): pass the competition's sample_submission.csv")
+    want, stems = set(sid), [_no_ext(i) for i in ids]
+    form = stems if len(want & set(stems)) > len(want & set(ids)) else list(ids)
+    pos = {}
+    for j, k in enumerate(form):
+        if k in pos: raise UserError(f"{what}: its ids have no file extension, but {ids[pos[k]]} and {ids[j]} have the same name without one: rename one of them")
+        pos[k] = j
+    miss = [k for k in sid if k not in pos]
+    if miss: raise UserError(f"{what}: {len(miss)} of its {len(sid)} ids have no prediction (e.g. {_eg(miss)}): predict the folder the sample was made for, or drop sample_submission")
+    more = [ids[j] for j, k in enumerate(form) if k not in want]
+    if more: raise UserError(f"{what}: {len(more)} of the {len(ids)} predictions are not among its ids (e.g. {_eg(more)}): predict the folder the sample was made for, or drop sample_submission")
+    return s.columns[0], s.columns[1], sid, [pos[k] for k in sid]
+
 def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
                     fname,                # the CSV file to write
                     id_col:str='id',      # name of the id column in the file
                     label_col:str='label', # name of the label column in the file
                     extra:list=(),        # other columns of `df` to write (e.g. 'confidence', or the probabilities)
-                    id_stem:bool=False    # write ids without their file extension
+                    id_stem:bool=False,   # write ids without their file extension
+                    sample_submission=None # a Kaggle sample_submission.csv: its column names, id form (with or without extension) and row order replace `id_col`, `label_col` and `id_stem`
                    )->Path:
-    "Write predictions `df` to `fname` as a CSV (Kaggle's `id,label` by default), atomically."
+    "Write predictions `df` to `fname` as a CSV (Kaggle's `id,label` by default, or the form of `sample_submission`), atomically."
     fname = Path(fname)
     missing = [c for c in extra if c not in df.columns]
-    if missing: raise ValueError(f"no column {', '.join(missing)} in the predictions: choose among {', '.join(df.columns)}")
-    out = pd.DataFrame({id_col: df['id'].map(lambda o: o.rsplit('.', 1)[0]) if id_stem else df['id'], label_col: df['label']})
-    for c in extra: out[c] = df[c].values
+    if missing: raise UserError(f"no column {', '.join(missing)} in the predictions: choose among {', '.join(df.columns)}")
+    ids, rows = [_no_ext(i) for i in df['id']] if id_stem else df['id'].tolist(), list(range(len(df)))
+    if sample_submission is not None: id_col, label_col, ids, rows = _sample_rows(df['id'].tolist(), sample_submission)
+    out = pd.DataFrame({id_col: ids, label_col: df['label'].values[rows]})
+    for c in extra: out[c] = df[c].values[rows]
     with atomic_write(fname) as f: out.to_csv(f, index=False)
     return fname
+
+# %% ../nbs/05_predict.ipynb #675b4e43
+def _label_names(labels)->list:
+    if isinstance(labels, (str, Path)): labels = [labels]
+    labels = [str(o) for o in labels]
+    if len(labels) == 1 and Path(labels[0]).is_file():
+        f = Path(labels[0]); txt = f.read_text().strip()
+        if not (txt.startswith(('[', '{')) or f.suffix.lower() == '.json'): return [l.strip() for l in txt.splitlines() if l.strip()]
+        try: names = json.loads(txt)
+        except ValueError as e: raise UserError(f"--labels file '{f}' is not valid JSON ({e}): write a JSON list of names, or one name per line") from None
+        if not isinstance(names, list): raise UserError(f"--labels file '{f}' holds a JSON {type(names).__name__}, not a list: write a JSON list of names, or one name per line")
+        return [str(o) for o in names]
+    if len(labels) == 1 and Path(labels[0]).suffix.lower() in ('.json', '.txt'):
+        raise UserError(f"--labels file '{labels[0]}' does not exist: pass an existing file, or the names themselves")
+    return [n.strip() for o in labels for n in o.split(',') if n.strip()]
+
+def _names(xs, n=10)->str: return ', '.join(xs[:n]) + (f' and {len(xs) - n} more' if len(xs) > n else '')
+
+def check_labels(vocab,  # the model's class names (its labels.json)
+                 labels  # the expected names as `--labels` gives them: names, comma-separated names, or one file (a JSON list, or one name per line); None checks nothing
+                )->list:
+    "The model's `vocab` when `labels` names the same classes in any order; else a `UserError` naming the missing and the extra ones."
+    have = [str(o) for o in vocab]
+    if labels is None: return have
+    want = _label_names(labels)
+    if not want: raise UserError("--labels names no class: pass the expected class names (or a file of them), or drop --labels")
+    ws, hs = set(want), set(have)
+    if ws == hs: return have
+    miss, more = [o for o in have if o not in ws], list(dict.fromkeys(o for o in want if o not in hs))
+    diff = '; '.join(([f'missing {_names(miss)}'] if miss else []) + ([f'extra {_names(more)}'] if more else []))
+    raise UserError(f"--labels differ from the model's labels.json: {diff}: drop --labels or pass the right model_path")
 
 # %% ../nbs/05_predict.ipynb #023031bc
 @patch
@@ -113,7 +183,7 @@ def export_preds(self:Learner,
                  fname=None,               # CSV file to write (default: `output_dir/predictions.csv`, or no file without an output_dir)
                  tta:bool=False,           # average over the image and its horizontal flip
                  bs:int|None=None,         # batch size (default: twice the training batch size)
-                 **kwargs                  # passed to `write_preds_csv`
+                 **kwargs                  # passed to `write_preds_csv` (e.g. `id_col`, `extra`, `sample_submission`)
                 )->pd.DataFrame:
     "Predict every image under `test_dir` with the current model and write them as a CSV."
     m = self.model
