@@ -7,7 +7,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #0f8df739
+# %% ../nbs/07_all.ipynb #8ad10393
 from .core import *
 from .data import *
 from .augment import *

@@ -24,8 +24,8 @@ class RandAugment(Transform):
                  num_bins:int=31   # number of magnitude bins (torchvision's default)
                 ):
         from torchvision.transforms import v2
-        if not 0 <= m < num_bins or int(m) != m: raise ValueError(f"RandAugment magnitude must be an integer from 0 to {num_bins-1}, got {m}")
-        if n < 1: raise ValueError(f"RandAugment n must be at least 1, got {n}")
+        if not 0 <= m < num_bins or int(m) != m: raise UserError(f"RandAugment magnitude must be an integer from 0 to {num_bins-1}, got {m}")
+        if n < 1: raise UserError(f"RandAugment n must be at least 1, got {n}")
         store_attr('n,num_bins'); self.m = int(m)
         self.tv = v2.RandAugment(num_ops=n, magnitude=self.m, num_magnitude_bins=num_bins)
         self.op_names, self._mags = list(self.tv._AUGMENTATION_SPACE), {}

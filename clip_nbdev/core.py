@@ -1,4 +1,4 @@
-"""Constants, seeding and random states, devices, atomic writes, and the error a user gets for bad input.
+"""Constants, seeding and random states, devices, atomic writes, and the error a user gets for bad input. It imports no heavy library at load time (torch is imported where it is used), so the commands answer `--help` at once.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
@@ -6,21 +6,17 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ec15b55
 from __future__ import annotations
-import os, random, json, socket, time, warnings, tempfile
+import os, sys, random, json, socket, time, warnings, tempfile
 from contextlib import contextmanager
 from pathlib import Path
-import numpy as np, torch
-from fastcore.all import *
-from fastai.torch_core import set_seed, default_device
-from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'resolve_precision', 'quiet_hf', 'seed_everything',
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'resolve_precision', 'quiet_hf', 'seed_everything', 'show_bars',
            'best_device', 'atomic_write', 'folder_lock', 'rng_states', 'set_rng_states', 'bare_model']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
-CLIP_MEAN = tuple(OPENAI_CLIP_MEAN)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
-CLIP_STD  = tuple(OPENAI_CLIP_STD)   # per-channel std of CLIP's training images (RGB, 0-1 scale)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
+CLIP_STD  = (0.26862954, 0.26130258, 0.27577711) # per-channel std of CLIP's training images (RGB, 0-1 scale)
 DEFAULT_MODEL = 'openai/clip-vit-large-patch14'  # the backbone of the original competition recipe
 
 # %% ../nbs/00_core.ipynb #243e08f6
@@ -34,6 +30,7 @@ def resolve_precision(precision:str, # 'auto', 'bf16', 'fp16' or 'fp32'
     "'bf16', 'fp16' or 'fp32': 'auto' is bf16 on a GPU that has it, fp16 on an older GPU, fp32 elsewhere."
     if precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise UserError(f"precision must be one of auto, bf16, fp16, fp32; got {precision!r}")
     if precision != 'auto': return precision
+    import torch
     if torch.device(device).type != 'cuda': return 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
@@ -50,12 +47,19 @@ def seed_everything(seed:int=42, # the seed for Python, NumPy and torch
                     deterministic:bool=False # also make cuDNN deterministic (slower)
                    )->int:
     "Seed every random number generator a training run uses; return `seed`."
+    from fastai.torch_core import set_seed
     set_seed(seed, reproducible=deterministic)
     return seed
 
 # %% ../nbs/00_core.ipynb #0b2b74ac
+def show_bars()->bool:
+    "Show progress bars? In a notebook or a terminal; not where the output is a file or a pipe (every frame would go into the log)."
+    from fastcore.imports import IN_NOTEBOOK
+    return IN_NOTEBOOK or sys.stdout.isatty()
+
 def best_device()->torch.device:
     "The device a run uses: CUDA when available, then Apple's MPS, else the CPU."
+    import torch
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
@@ -116,12 +120,14 @@ def folder_lock(path,              # the folder to lock (created if needed)
 # %% ../nbs/00_core.ipynb #615f903f
 def rng_states()->dict:
     "The state of every random number generator a run draws from."
+    import numpy as np, torch
     res = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
     if torch.cuda.is_available(): res['cuda'] = torch.cuda.get_rng_state_all()
     return res
 
 def set_rng_states(states:dict):
     "Restore the generators from `rng_states()`."
+    import numpy as np, torch
     random.setstate(states['python']); np.random.set_state(states['numpy']); torch.set_rng_state(states['torch'])
     if 'cuda' in states and torch.cuda.is_available(): torch.cuda.set_rng_state_all(states['cuda'])
 

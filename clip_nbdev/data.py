@@ -87,7 +87,7 @@ class ImageCache:
     def add(self,
             files,                 # image files to decode (those already cached are skipped)
             n_workers:int=None,    # decoding threads (defaults to the number of CPUs)
-            progress:bool=None,    # show a progress bar (default: when there are 1,000 files or more)
+            progress:bool=None,    # show a progress bar (default: for 1,000 files or more, in a notebook or a terminal)
             chunk:int=1024         # images decoded at a time (the memory used beyond the cache itself)
            )->L:
         "Decode `files` into the cache; return those that could be read, warn once naming the others."
@@ -96,7 +96,7 @@ class ImageCache:
         if not new: return files.filter(lambda f: f in self.idx)
         key = _block_key(new, self.sz)
         if self.path is not None and self._reuse(new, key): return files.filter(lambda f: f in self.idx)
-        if progress is None: progress = len(new) >= 1000
+        if progress is None: progress = len(new) >= 1000 and show_bars()
         shape = (len(new), *self.sz, 3)
         tmpf = None if self.path is None else self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
         # decoded chunk by chunk straight into the block (a memory-mapped file under `path`): no list of arrays, no np.stack copy
@@ -156,8 +156,8 @@ def _exts(): return ', '.join(sorted(IMAGE_EXTS & {'.jpg', '.jpeg', '.png', '.we
 def check_folder(path, what='train_dir'):
     "Raise a one-line error unless `path` is an existing folder."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{what} '{path}' does not exist: pass an existing folder")
-    if not path.is_dir(): raise NotADirectoryError(f"{what} '{path}' is a file, not a folder: pass the folder that holds the images")
+    if not path.exists(): raise UserError(f"{what} '{path}' does not exist: pass an existing folder")
+    if not path.is_dir(): raise UserError(f"{what} '{path}' is a file, not a folder: pass the folder that holds the images")
     return path
 
 def class_folder_items(train_dir,          # folder with one sub-folder of images per class
@@ -167,14 +167,16 @@ def class_folder_items(train_dir,          # folder with one sub-folder of image
     train_dir = check_folder(train_dir, 'train_dir')
     classes = sorted(o.name for o in train_dir.iterdir() if o.is_dir() and not o.name.startswith('.'))
     if len(classes) < 2:
-        raise ValueError(f"train_dir '{train_dir}' has {_plural(len(classes), 'class folder')}{' ('+classes[0]+')' if classes else ''}: "
+        raise UserError(f"train_dir '{train_dir}' has {_plural(len(classes), 'class folder')}{' ('+classes[0]+')' if classes else ''}: "
                          "a classifier needs at least two, one sub-folder of images per class")
     files, labels = L(), {}
-    for c in (progress_bar(classes) if ifnone(progress, len(classes) >= 10) else classes):
+    for c in (progress_bar(classes) if ifnone(progress, len(classes) >= 10 and show_bars()) else classes):
         fs = find_images(train_dir/c)
-        if not fs: raise ValueError(f"class folder '{train_dir/c}' has no images (looked for {_exts()}): add images or remove the folder")
+        if not fs: raise UserError(f"class folder '{train_dir/c}' has no images (looked for {_exts()}): add images or remove the folder")
         files += fs
         labels.update({f: c for f in fs})
+        subs = sorted({f.relative_to(train_dir/c).parts[0] for f in fs if len(f.relative_to(train_dir/c).parts) > 1})
+        if len(subs) >= 2: warnings.warn(f"class folder '{train_dir/c}' holds sub-folders that look like classes ({', '.join(subs[:5])}): is train_dir one level too high?")
     loose = find_images(train_dir, recurse=False)
     if loose: warnings.warn(f"ignored {_plural(len(loose), 'image')} directly in train_dir '{train_dir}': put them in a class folder")
     return files, labels
@@ -193,11 +195,11 @@ class _LabelOf:
 def _size2(img_size, flag='img_size'):
     sz = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
     if len(sz) != 2 or not all(isinstance(o, (int, np.integer)) and o > 0 for o in sz):
-        raise ValueError(f"{flag} must be two positive integers (height width), got {img_size!r}")
+        raise UserError(f"{flag} must be two positive integers (height width), got {img_size!r}")
     return tuple(int(o) for o in sz)
 
 def _splitter(ys, valid_pct, seed):
-    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}")
+    if not 0 < valid_pct < 1: raise UserError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}")
     counts, n_valid = Counter(ys), round(len(ys) * valid_pct)
     if min(counts.values()) >= 2 and len(counts) <= n_valid <= len(ys) - len(counts):
         return TrainTestSplitter(test_size=n_valid, random_state=seed, stratify=ys)
@@ -225,10 +227,16 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     ok = cache.add(files)
     vocab = sorted(set(labels.values()))
     empty = [c for c in vocab if c not in {labels[f] for f in ok}]
-    if empty: raise ValueError(f"class folder '{Path(train_dir)/empty[0]}' has no readable images: fix or remove them")
+    if empty: raise UserError(f"class folder '{Path(train_dir)/empty[0]}' has no readable images: fix or remove them")
+    split = _splitter([labels[f] for f in ok], valid_pct, seed)
+    n_train, n_valid = map(len, split(ok))
+    if not n_valid: raise UserError(f"train_dir '{train_dir}' has {len(ok)} readable images: a validation split of valid_pct {valid_pct} holds none of them; add images or raise valid_pct")
+    if bs > n_train:
+        warnings.warn(f"batch size {bs} is larger than the {n_train} training images: training with batches of {n_train}")
+        bs = n_train
     aug = [RandAugment(n_ops, magnitude)] if n_ops and magnitude else []
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=CachedImage(cache), batch_tfms=IntToFloatTensor()), CategoryBlock(vocab=vocab)),
-                       get_y=_LabelOf(labels), splitter=_splitter([labels[f] for f in ok], valid_pct, seed),
+                       get_y=_LabelOf(labels), splitter=split,
                        batch_tfms=[*aug, Normalize.from_stats(CLIP_MEAN, CLIP_STD)])
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
@@ -244,9 +252,9 @@ def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls
     "A test `DataLoader` over the readable images of `test_dir`, decoded into `dls.cache`."
     test_dir = check_folder(test_dir, what)
     files = find_images(test_dir)
-    if not files: raise ValueError(f"{what} '{test_dir}' has no images (looked for {_exts()}): add images or pass another folder")
+    if not files: raise UserError(f"{what} '{test_dir}' has no images (looked for {_exts()}): add images or pass another folder")
     ok = dls.cache.add(files)
-    if not ok: raise ValueError(f"{what} '{test_dir}' has no readable images")
+    if not ok: raise UserError(f"{what} '{test_dir}' has no readable images")
     return dls.test_dl(ok, bs=ifnone(bs, dls.bs))
 
 # %% ../nbs/01_data.ipynb #8aa76045

@@ -12,7 +12,7 @@ from fastai.basics import *
 from fastai.distributed import DistributedDL
 
 # %% auto #0
-__all__ = ['rank0_first', 'leave_process_group']
+__all__ = ['rank0_first', 'join_process_group', 'leave_process_group']
 
 # %% ../nbs/03b_distributed.ipynb #51153535
 @patch
@@ -33,6 +33,13 @@ def rank0_first(f, *args, **kwargs):
     return res
 
 # %% ../nbs/03b_distributed.ipynb #5ca7aeae
+def join_process_group()->int:
+    "Join the process group of a distributed launch (`torchrun`, `accelerate launch`: gloo on CPUs, NCCL on GPUs); the number of processes (1 outside one)."
+    if num_distrib() > 1:
+        from accelerate import PartialState
+        PartialState(cpu=not torch.cuda.is_available())
+    return max(num_distrib(), 1)
+
 def leave_process_group():
     "Destroy the default process group, if this process is in one (the end of a distributed run)."
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()

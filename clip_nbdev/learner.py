@@ -49,7 +49,7 @@ def warmup_cosine(lr_max,               # peak learning rate (a float, or an arr
     if not 0 <= warmup_pct < 1: raise ValueError(f"warmup_pct must be at least 0 and below 1, got {warmup_pct}")
     return combine_scheds([warmup_pct, 1 - warmup_pct], [SchedLin(lr_start, lr_max), SchedCos(lr_max, lr_end)])
 
-# %% ../nbs/03_learner.ipynb #f7fbd64b
+# %% ../nbs/03_learner.ipynb #2e71badc
 class CLIPLearner(Learner):
     "A fastai `Learner` fine-tuning a CLIP vision tower: its own methods and the state they share (made by `clip_learner`)."
     def __init__(self, dls, model,
@@ -67,6 +67,7 @@ class CLIPLearner(Learner):
         self.stage_state = None    # what the current stage needs to resume mid-way (a pseudo-label round: its pseudo-labels)
         self.last_peak_lr = None   # the peak lr of the last `fit_warmup_cosine` (a pseudo-label round defaults to half of it)
         self.pseudo_rows = []      # one row per pseudo-label round and class: how many images were added, at what confidence
+        self.pseudo_label = None   # the `PseudoLabelCallback` of the last pseudo-label round (its `items` and `targets`)
         self.wise_alpha = None     # the alpha `wise_ft_search` chose
 
     def fit_warmup_cosine(self,
@@ -119,24 +120,26 @@ class EpochCSVLog(TrainedEpochCallback):
         lines = self.fname.read_text().splitlines(keepends=True)
         with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
 
-# %% ../nbs/03_learner.ipynb #de8ad515
+# %% ../nbs/03_learner.ipynb #119babc7
 class OneBasedEpochs(Callback):
     "Number the epochs in the `Recorder`'s rows (the table, the logs) from 1."
     order = Recorder.order + 1
     def before_epoch(self): self.recorder.log[0] = self.epoch + 1
 
-# %% ../nbs/03_learner.ipynb #6c4f2356
+# %% ../nbs/03_learner.ipynb #0c8f1465
 class EpochLines(Callback):
     "Log one line per epoch (epoch, stage, losses, metrics, time) instead of progress bars' table, for output that is not a terminal."
     order = Recorder.order - 1  # before the Recorder logs its header
-    def before_fit(self): self.old_logger, self.learn.logger = self.learn.logger, self._line
+    def before_fit(self): self.old_logger, self.learn.logger, self.trained = self.learn.logger, self._line, False
+    def after_train(self): self.trained = True  # validate() and get_preds() run the fit's events too: they print nothing
     def after_fit(self): self.learn.logger = self.old_logger
     def _line(self, log):
-        if not log or isinstance(log[0], str): return  # the header: each line names its values
+        if not self.trained or not log or isinstance(log[0], str): return  # the header: each line names its values
+        self.trained = False
         vals = ' '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,v in zip(self.recorder.metric_names[1:], log[1:]))
         print(f"epoch {log[0]}/{self.n_epoch} {self.learn.stage}: {vals}", flush=True)
 
-# %% ../nbs/03_learner.ipynb #09237dbf
+# %% ../nbs/03_learner.ipynb #2bc85196
 class SaveBestModel(TrackerCallback):
     "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
     order = TrackerCallback.order + 1
@@ -159,7 +162,7 @@ class SaveBestModel(TrackerCallback):
             if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
             self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
 
-# %% ../nbs/03_learner.ipynb #6b9cae1d
+# %% ../nbs/03_learner.ipynb #8564f68a
 @patch
 def load_best(self:CLIPLearner):
     "Load the weights of the best model saved by `SaveBestModel` back into `self.model`."
@@ -168,7 +171,7 @@ def load_best(self:CLIPLearner):
     self.model.load_state_dict(load_clip_model(cb.path).state_dict())
     return self
 
-# %% ../nbs/03_learner.ipynb #bad4edc8
+# %% ../nbs/03_learner.ipynb #f6837d44
 @patch
 @contextmanager
 def head_only(self:CLIPLearner):
@@ -191,7 +194,7 @@ def fit_head_only(self:CLIPLearner,
     "Train the head alone (every other parameter frozen, norm layers too) with warm-up + cosine."
     with self.head_only(): self.fit_warmup_cosine(n_epoch, lr, **kwargs)
 
-# %% ../nbs/03_learner.ipynb #026b4010
+# %% ../nbs/03_learner.ipynb #df5d293c
 @patch
 def wise_ft_search(self:CLIPLearner,
                    alphas=(0., 0.25, 0.5, 0.75, 1.), # the values of alpha to try
@@ -215,7 +218,7 @@ def wise_ft_search(self:CLIPLearner,
     self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
     return res
 
-# %% ../nbs/03_learner.ipynb #29dddb92
+# %% ../nbs/03_learner.ipynb #899e051c
 def _saved_model(name, head:str, dls, seed:int):
     "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
     if head not in ('auto', 'new'): raise UserError(f"head must be 'auto' or 'new', got {head!r}")
@@ -262,7 +265,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
         cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor)]
-    if not ifnone(progress, IN_NOTEBOOK or sys.stdout.isatty()): cbs.append(EpochLines())
+    if not ifnone(progress, show_bars()): cbs.append(EpochLines())
     learn = CLIPLearner(dls, model, output_dir=output_dir, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                         opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd, metrics=metrics, cbs=cbs,
                         splitter=llrd_splitter if llrd is not None else clip_splitter, precision=precision,
@@ -276,7 +279,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     elif precision == 'fp16': learn.to_fp16()
     return learn
 
-# %% ../nbs/03_learner.ipynb #f4efd3fa
+# %% ../nbs/03_learner.ipynb #71fe204d
 def match_vocab(model:CLIPClassifier, # a model loaded with `load_clip_model` (it has `vocab`)
                 vocab,                # the classes of the data, in their order
                 name=''               # how the error names the model

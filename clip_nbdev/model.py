@@ -70,10 +70,10 @@ def from_hub(load,      # called as `load(local_files_only=True)`, then `load()`
     try: return load(local_files_only=True)
     except OSError: pass
     if not _hub_reachable():
-        raise OSError(f"model '{name}' is not in the Hugging Face cache and the hub cannot be reached (offline): "
+        raise UserError(f"model '{name}' is not in the Hugging Face cache and the hub cannot be reached (offline): "
                       "download it once with network access, or pass a local folder written by save_pretrained, or 'tiny'")
     try: return load()
-    except OSError as e: raise OSError(f"model '{name}' could not be loaded from the Hugging Face hub: {str(e).splitlines()[0]}") from None
+    except OSError as e: raise UserError(f"model '{name}' could not be loaded from the Hugging Face hub: {str(e).splitlines()[0]}") from None
 
 def _looks_like_path(name:str)->bool:
     "A hub id is `name` or `org/name`; anything else is meant as a folder."
@@ -93,9 +93,9 @@ def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 
         return CLIPVisionModel(cfg).eval()
     p = Path(name).expanduser()
     if p.is_dir():
-        if not (p/'config.json').exists(): raise FileNotFoundError(f"model folder '{p}' has no config.json: pass a folder written by save_pretrained")
+        if not (p/'config.json').exists(): raise UserError(f"model folder '{p}' has no config.json: pass a folder written by save_pretrained")
         return CLIPVisionModel.from_pretrained(p, attn_implementation='sdpa')
-    if p.exists() or _looks_like_path(name): raise FileNotFoundError(f"model '{name}' is not a folder written by save_pretrained")
+    if p.exists() or _looks_like_path(name): raise UserError(f"model '{name}' is not a folder written by save_pretrained")
     return from_hub(lambda **kw: CLIPVisionModel.from_pretrained(name, attn_implementation='sdpa', **kw), name)
 
 # %% ../nbs/02_model.ipynb #495c89a2
@@ -105,7 +105,7 @@ def resample_pos_embed(vision:CLIPVisionModel, # the vision tower, changed in pl
     "Resample `vision`'s position embeddings once to `img_size` and make it a model of that size."
     emb = vision_embeddings(vision)
     if img_size == emb.image_size: return vision
-    if img_size < emb.patch_size: raise ValueError(f"img_size {img_size} is smaller than the model's patch size {emb.patch_size}")
+    if img_size < emb.patch_size: raise UserError(f"img_size {img_size} is smaller than the model's patch size {emb.patch_size}")
     n = (img_size // emb.patch_size) ** 2
     w = emb.position_embedding.weight
     with torch.no_grad():
@@ -204,9 +204,9 @@ def load_clip_model(path,          # a folder written by `save_clip_model`
     "Load a model saved by `save_clip_model`, with its `vocab` and `preprocess` settings as attributes."
     quiet_hf()
     path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"model_path '{path}' does not exist: pass the best_model folder a training run wrote")
+    if not path.is_dir(): raise UserError(f"model_path '{path}' does not exist: pass the best_model folder a training run wrote")
     missing = [f for f in ('config.json', 'model.safetensors', 'labels.json', 'preprocess.json') if not (path/f).exists()]
-    if missing: raise FileNotFoundError(f"model_path '{path}' is missing {', '.join(missing)}: pass the best_model folder a training run wrote")
+    if missing: raise UserError(f"model_path '{path}' is missing {', '.join(missing)}: pass the best_model folder a training run wrote")
     vocab = json.loads((path/'labels.json').read_text())
     pre = json.loads((path/'preprocess.json').read_text())
     body = CLIPVisionModel.from_pretrained(path, attn_implementation='sdpa')

@@ -11,11 +11,11 @@ from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.all import *
-from fastai.basics import Learner
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import *
 from .model import *
+from .learner import CLIPLearner
 
 # %% auto #0
 __all__ = ['predict_images', 'predict_folder', 'write_preds_csv', 'check_labels']
@@ -52,7 +52,7 @@ def predict_images(model:CLIPClassifier,   # the classifier
     s = torch.tensor(std, device=device).view(1, 3, 1, 1)
     files, res = L(files), []
     batches = range(0, len(files), bs)
-    if progress is None: progress = len(batches) >= 20
+    if progress is None: progress = len(batches) >= 20 and show_bars()
     for i in (progress_bar(batches, leave=False) if progress else batches):
         x = torch.from_numpy(np.stack([cache[f] for f in files[i:i+bs]])).to(device, non_blocking=True)
         x = (x.permute(0, 3, 1, 2).float().div_(255) - m) / s
@@ -178,7 +178,7 @@ def check_labels(vocab,  # the model's class names (its labels.json)
 
 # %% ../nbs/05_predict.ipynb #023031bc
 @patch
-def export_preds(self:Learner,
+def export_preds(self:CLIPLearner,
                  test_dir,                 # folder of images to predict
                  fname=None,               # CSV file to write (default: `output_dir/predictions.csv`, or no file without an output_dir)
                  tta:bool=False,           # average over the image and its horizontal flip
@@ -188,8 +188,7 @@ def export_preds(self:Learner,
     "Predict every image under `test_dir` with the current model and write them as a CSV."
     m = self.model
     m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(CLIP_MEAN), std=list(CLIP_STD))
-    prec = {'fp32': 'fp32'}.get(getattr(self, 'precision', 'auto'), 'auto')
-    df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=prec, cache=self.dls.cache)
-    if fname is None and getattr(self, 'output_dir', None) is not None: fname = Path(self.output_dir)/'predictions.csv'
+    df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache)
+    if fname is None and self.output_dir is not None: fname = self.output_dir/'predictions.csv'
     if fname is not None: write_preds_csv(df, fname, **kwargs)
     return df

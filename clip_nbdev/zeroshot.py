@@ -36,13 +36,13 @@ def load_clip_full(name:str)->tuple:
     quiet_hf()
     name = str(name)
     what = "head_init='zeroshot' needs a full CLIP checkpoint (vision and text towers, with its tokenizer)"
-    if name == 'tiny': raise ValueError(f"{what}: 'tiny' is a vision tower only; pass a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
+    if name == 'tiny': raise UserError(f"{what}: 'tiny' is a vision tower only; pass a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
     p = Path(name).expanduser()
     if p.is_dir():
         mt = AutoConfig.from_pretrained(p).model_type
-        if mt != 'clip': raise ValueError(f"{what}: '{name}' holds a {mt} model")
+        if mt != 'clip': raise UserError(f"{what}: '{name}' holds a {mt} model")
         return CLIPModel.from_pretrained(p).eval(), AutoTokenizer.from_pretrained(p)
-    if _looks_like_path(name): raise FileNotFoundError(f"model '{name}' is not a folder written by save_pretrained")
+    if _looks_like_path(name): raise UserError(f"model '{name}' is not a folder written by save_pretrained")
     return from_hub(lambda **kw: (CLIPModel.from_pretrained(name, **kw).eval(), AutoTokenizer.from_pretrained(name, **kw)), name)
 
 # %% ../nbs/02a_zeroshot.ipynb #2c19a7da
@@ -80,7 +80,7 @@ def wise_ft_state(sd_zs:dict,   # zero-shot weights (a state dict)
                   alpha:float   # 0: zero-shot, 1: fine-tuned
                  )->dict:
     "`(1-alpha) * sd_zs + alpha * sd_ft` for every floating-point tensor (`torch.lerp`: exact at 0 and 1)."
-    if set(sd_zs) != set(sd_ft): raise ValueError("wise_ft needs two models of the same architecture (fine-tune from head_init='zeroshot')")
+    if set(sd_zs) != set(sd_ft): raise UserError("wise_ft needs two models of the same architecture (fine-tune from head_init='zeroshot')")
     return {k: torch.lerp(sd_zs[k].to(v.device, torch.float32), v.float(), float(alpha)).to(v.dtype) if v.is_floating_point() else v
             for k,v in sd_ft.items()}
 
