@@ -14,7 +14,8 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 warnings.simplefilter('ignore')
 import numpy as np, pandas as pd, torch
-from clip_nbdev.core import *
+from clip_nbdev.all import *
+from clip_nbdev.test_utils import tiny_clip_checkpoint
 from clip_nbdev.data import *
 from clip_nbdev.learner import *
 from clip_nbdev.predict import predict_folder

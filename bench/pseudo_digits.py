@@ -23,7 +23,7 @@ import numpy as np, pandas as pd, torch
 from clip_nbdev.core import *
 from clip_nbdev.data import *
 from clip_nbdev.learner import *
-from clip_nbdev.callback.pseudo import *
+from clip_nbdev.recipe import *  # learn.fit_pseudo
 from clip_nbdev.predict import predict_images
 
 def split_folder(digits, root, n_labelled, seed):

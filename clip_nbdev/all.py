@@ -7,7 +7,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #8ad10393
+# %% ../nbs/07_all.ipynb #9d3205da
 from .core import *
 from .data import *
 from .augment import *
@@ -20,3 +20,7 @@ from .distributed import *
 from .speed import *
 from .callback.pseudo import *
 from .predict import *
+from . import core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict
+from .callback import pseudo
+
+__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, pseudo) for n in m.__all__]  # what `import *` gives: every module's public names

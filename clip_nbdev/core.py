@@ -9,6 +9,8 @@ from __future__ import annotations
 import os, sys, random, json, socket, time, warnings, tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: import torch
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'resolve_precision', 'quiet_hf', 'seed_everything', 'show_bars',

@@ -7,7 +7,6 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/finetune.html.md"""
 # %% ../nbs/02b_finetune.ipynb #fdc5e37c
 from __future__ import annotations
 import numpy as np, torch
-from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from fastcore.all import *
 from fastai.callback.core import Callback

@@ -6,7 +6,6 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/learner.html.md"""
 
 # %% ../nbs/03_learner.ipynb #4c7ffab3
 from __future__ import annotations
-import json, sys, time, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, torch
@@ -14,7 +13,6 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
 from fastai.optimizer import OptimWrapper
-from torch import nn
 import fastai.vision.learner  # registers show_results and plot_top_losses for images, used by ClassificationInterpretation
 from .core import *
 from .data import *
@@ -49,7 +47,7 @@ def warmup_cosine(lr_max,               # peak learning rate (a float, or an arr
     if not 0 <= warmup_pct < 1: raise ValueError(f"warmup_pct must be at least 0 and below 1, got {warmup_pct}")
     return combine_scheds([warmup_pct, 1 - warmup_pct], [SchedLin(lr_start, lr_max), SchedCos(lr_max, lr_end)])
 
-# %% ../nbs/03_learner.ipynb #2e71badc
+# %% ../nbs/03_learner.ipynb #3aafc23f
 class CLIPLearner(Learner):
     "A fastai `Learner` fine-tuning a CLIP vision tower: its own methods and the state they share (made by `clip_learner`)."
     def __init__(self, dls, model,
@@ -120,13 +118,13 @@ class EpochCSVLog(TrainedEpochCallback):
         lines = self.fname.read_text().splitlines(keepends=True)
         with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
 
-# %% ../nbs/03_learner.ipynb #119babc7
+# %% ../nbs/03_learner.ipynb #8bd15b19
 class OneBasedEpochs(Callback):
     "Number the epochs in the `Recorder`'s rows (the table, the logs) from 1."
     order = Recorder.order + 1
     def before_epoch(self): self.recorder.log[0] = self.epoch + 1
 
-# %% ../nbs/03_learner.ipynb #0c8f1465
+# %% ../nbs/03_learner.ipynb #c59a6bb5
 class EpochLines(Callback):
     "Log one line per epoch (epoch, stage, losses, metrics, time) instead of progress bars' table, for output that is not a terminal."
     order = Recorder.order - 1  # before the Recorder logs its header
@@ -139,7 +137,7 @@ class EpochLines(Callback):
         vals = ' '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,v in zip(self.recorder.metric_names[1:], log[1:]))
         print(f"epoch {log[0]}/{self.n_epoch} {self.learn.stage}: {vals}", flush=True)
 
-# %% ../nbs/03_learner.ipynb #2bc85196
+# %% ../nbs/03_learner.ipynb #6ab355e1
 class SaveBestModel(TrackerCallback):
     "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
     order = TrackerCallback.order + 1
@@ -162,7 +160,7 @@ class SaveBestModel(TrackerCallback):
             if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
             self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
 
-# %% ../nbs/03_learner.ipynb #8564f68a
+# %% ../nbs/03_learner.ipynb #15bdf0f6
 @patch
 def load_best(self:CLIPLearner):
     "Load the weights of the best model saved by `SaveBestModel` back into `self.model`."
@@ -171,7 +169,7 @@ def load_best(self:CLIPLearner):
     self.model.load_state_dict(load_clip_model(cb.path).state_dict())
     return self
 
-# %% ../nbs/03_learner.ipynb #f6837d44
+# %% ../nbs/03_learner.ipynb #90ce815b
 @patch
 @contextmanager
 def head_only(self:CLIPLearner):
@@ -194,7 +192,7 @@ def fit_head_only(self:CLIPLearner,
     "Train the head alone (every other parameter frozen, norm layers too) with warm-up + cosine."
     with self.head_only(): self.fit_warmup_cosine(n_epoch, lr, **kwargs)
 
-# %% ../nbs/03_learner.ipynb #df5d293c
+# %% ../nbs/03_learner.ipynb #25609162
 @patch
 def wise_ft_search(self:CLIPLearner,
                    alphas=(0., 0.25, 0.5, 0.75, 1.), # the values of alpha to try
@@ -218,7 +216,7 @@ def wise_ft_search(self:CLIPLearner,
     self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
     return res
 
-# %% ../nbs/03_learner.ipynb #899e051c
+# %% ../nbs/03_learner.ipynb #c3644782
 def _saved_model(name, head:str, dls, seed:int):
     "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
     if head not in ('auto', 'new'): raise UserError(f"head must be 'auto' or 'new', got {head!r}")
@@ -279,7 +277,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     elif precision == 'fp16': learn.to_fp16()
     return learn
 
-# %% ../nbs/03_learner.ipynb #71fe204d
+# %% ../nbs/03_learner.ipynb #6c5a8344
 def match_vocab(model:CLIPClassifier, # a model loaded with `load_clip_model` (it has `vocab`)
                 vocab,                # the classes of the data, in their order
                 name=''               # how the error names the model

@@ -14,7 +14,7 @@ from torch import nn
 from fastcore.all import *
 from fastai.torch_core import params, Module
 from safetensors.torch import save_file, load_file
-from transformers import CLIPVisionModel, CLIPVisionConfig, CLIPConfig
+from transformers import CLIPVisionModel, CLIPConfig
 from .core import *
 
 # %% auto #0
@@ -188,6 +188,8 @@ def save_clip_model(model:CLIPClassifier, # the model to save
         save_file(sd, tmp/'model.safetensors', metadata={'format': 'pt'})
         (tmp/'labels.json').write_text(json.dumps(vocab, indent=1))
         (tmp/'preprocess.json').write_text(json.dumps(dict(img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
+        m = os.umask(0o022); os.umask(m)  # mkdtemp made the folder private (0700), and some writers their files (0600):
+        for f in (tmp, *tmp.iterdir()): f.chmod((0o777 if f.is_dir() else 0o666) & ~m)  # the modes mkdir and open() would give
         old = path.with_name(f'.{path.name}.old')
         if old.exists(): shutil.rmtree(old)
         if path.exists(): path.rename(old)

@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/predict.html.md"""
 
 # %% ../nbs/05_predict.ipynb #0c39f46b
 from __future__ import annotations
-import os, re, json, posixpath, tempfile, warnings
+import re, json, posixpath
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, torch

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the project's whole test suite: library, README and notebooks in sync and clean, the docs site, the
-benchmarks in their --smoke mode, then every notebook through `nbdev-test` (offline, skipping `slow`/`cuda`
-cells). Ends with `N passed, M failed`."""
+benchmarks in their --smoke mode, every notebook through `nbdev-test` (offline, skipping `slow`/`cuda`
+cells), then every notebook top to bottom as Jupyter's Run All does (`jupyter nbconvert --execute`, which
+ignores nbdev's flags: GPU-only and slow cells must check for what they need). Ends with `N passed, M failed`."""
 import os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,6 +56,15 @@ def test_nb(nb):
     r = run([str(bin_/'nbdev-test'), str(nb.relative_to(root))] + sys.argv[1:])
     return nb, r.returncode == 0, time.time() - t, r.stdout + r.stderr
 
+def run_all(nb):
+    "Execute `nb` top to bottom as Jupyter's Run All does, into a temporary folder (the notebook is not touched)."
+    import tempfile
+    t = time.time()
+    with tempfile.TemporaryDirectory() as d:
+        r = run([str(bin_/'jupyter'), 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=1200',
+                 '--output-dir', d, str(nb.relative_to(root))])
+    return nb, r.returncode == 0, time.time() - t, r.stdout + r.stderr
+
 def main():
     passed = failed = 0
     ok, msg = check_sync()
@@ -71,11 +81,12 @@ def main():
         print(f"{'PASS' if ok else 'FAIL'} bench: {msg}", flush=True)
         passed, failed = passed + ok, failed + (not ok)
     nbs = sorted(p for p in [*(root/'nbs').glob('*.ipynb'), *(root/'nbs'/'tutorials').glob('*.ipynb')] if not p.name.startswith(('_', '.')))
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        for nb, ok, secs, out in ex.map(test_nb, nbs):
-            print(f"{'PASS' if ok else 'FAIL'} {nb.relative_to(root)} ({secs:.0f} s)", flush=True)
-            if not ok: print(out[-6000:], flush=True)
-            passed, failed = passed + ok, failed + (not ok)
+    for what, f in (('', test_nb), ('run all: ', run_all)):
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            for nb, ok, secs, out in ex.map(f, nbs):
+                print(f"{'PASS' if ok else 'FAIL'} {what}{nb.relative_to(root)} ({secs:.0f} s)", flush=True)
+                if not ok: print(out[-6000:], flush=True)
+                passed, failed = passed + ok, failed + (not ok)
     print(f'{passed} passed, {failed} failed')
     sys.exit(1 if failed or len(nbs) == 0 else 0)
 

@@ -6,9 +6,8 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/callback.pseudo.html.md"""
 
 # %% ../../nbs/04_callback.pseudo.ipynb #3f4628ac
 from __future__ import annotations
-import warnings
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import torch
 import torch.nn.functional as F
 from fastcore.all import *
 from fastai.basics import *
