@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #cd8d18ec
 from __future__ import annotations
-import json, os, sys, time, platform, shlex, inspect, traceback
+import json, os, sys, time, platform, shlex, inspect, signal, threading, traceback
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -36,25 +36,33 @@ def _leave_process_group():
         from clip_nbdev.distributed import leave_process_group
         leave_process_group()
 
+def _interrupted(prog:str)->int:
+    print(f"{prog}: interrupted; what was finished is on disk (the best model so far, the log and the last checkpoint: add --resume to continue)", file=sys.stderr)
+    return 130
+
 def run_cli(func, argv=None, prog:str=None)->int:
-    "Parse `argv` (default `sys.argv[1:]`) for `func` and run it: a `UserError` becomes one line and exit status 2, a bug keeps its traceback."
+    "Parse `argv` (default `sys.argv[1:]`) for `func` and run it: a `UserError` becomes one line and exit status 2, a bug keeps its traceback (exit status 1)."
     args = vars(cli_parser(func, prog=prog).parse_args(argv))
     for k in ('pdb', 'xtra'): args.pop(k, None)  # fastcore's hidden flags
-    prog = prog or func.__name__
+    prog, interrupted = prog or func.__name__, []
+    def on_sigint(sig, frame): interrupted.append(sig); signal.default_int_handler(sig, frame)
+    main = threading.current_thread() is threading.main_thread()
+    if main: old = signal.signal(signal.SIGINT, on_sigint)
     try: func(**args); return 0
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; what was finished is on disk (the best model so far, the log and the last checkpoint: add --resume to continue)", file=sys.stderr)
-        return 130
-    except UserError as e:
+    except KeyboardInterrupt: return _interrupted(prog)
+    except Exception as e:
+        if interrupted: return _interrupted(prog)  # Ctrl-C inside native code (safetensors, say) can surface as another exception
         if args.get('debug'): raise
-        print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
-        return 2
-    except Exception:
-        if args.get('debug'): raise
+        if isinstance(e, UserError):
+            print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print(f"{prog}: this is a bug in clip_nbdev, not a mistake in what you passed: please report it at {ISSUES} with the command and the traceback above", file=sys.stderr)
         return 1
-    finally: _leave_process_group()  # a distributed run that failed: leave its process group before exiting
+    finally:
+        if main: signal.signal(signal.SIGINT, old)
+        _leave_process_group()  # a distributed run that failed: leave its process group before exiting
+
 
 # %% ../nbs/06_cli.ipynb #a814984d
 def _rank()->int: return int(os.environ.get('RANK', 0))  # fastai's rank_distrib, without importing torch
@@ -149,11 +157,11 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
     given = {k: v for k,v in locals().items() if k in _run_flags()}
     if resume:
         if overwrite: raise UserError("--resume continues the run in output_dir and --overwrite would delete it: pass one of them")
-        run = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
+        args = _resume_args(out, given)
+        run = json.loads((out/'run.json').read_text())
         if run.get('completed'):
             if _rank() == 0: print(f"the run in '{out}' finished on {run['completed']}: nothing to resume (its model is in {out/'best_model'}; pass --overwrite to train it again)")
             return json.loads((out/'summary.json').read_text())
-        args = _resume_args(out, given)
         if _jsonable(args) != _jsonable(given): return train(**args, resume=True, quiet=quiet, debug=debug)
     a = _check_train(dict(given, resume=resume, quiet=quiet))
     from clip_nbdev.distributed import join_process_group
@@ -215,7 +223,7 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
                          ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], progress=False if a['quiet'] else None)
     if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
-    if a['quiet']: learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)])
+    if a['quiet']: learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
     if world > 1: seed_everything(a['seed'] + _rank())  # each process its own augmentations
     recipe = Recipe.original(a['test_dir'] if a['use_pseudo_labels'] else None, a['epochs'], a['lr'], a['pseudo_epochs'], a['pseudo_lr'],
                              a['pseudo_threshold'], a['freeze_epochs'], a['warmup_pct'])
