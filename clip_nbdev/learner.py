@@ -59,6 +59,7 @@ class CLIPLearner(Learner):
                  **kwargs                # passed to `Learner`
                 ):
         super().__init__(dls, model, path=ifnone(output_dir, '.'), **kwargs)
+        self.add_cb(OneBasedEpochs())  # epochs count from 1 wherever a person reads them
         self.output_dir = None if output_dir is None else Path(output_dir)
         store_attr('lr_mults,zeroshot_state,precision,compiled')
         self.stage = 'train'       # the stage being trained ('linear_probe', 'train', 'pseudo1', ...): in log.csv, the best model's record and the checkpoint
@@ -256,7 +257,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     model = _saved_model(model_name, head, dls, seed)
     if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
     if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
-    cbs = L(OneBasedEpochs()) + L(cbs)
+    cbs = L(cbs)
     if llrd is not None: cbs.append(NoDecayGroups([True, False] * len(clip_blocks(model))))
     if ema is not None: cbs.append(EMA(ema))
     if cuda_graph: cbs.append(CudaGraphStep())

@@ -202,13 +202,13 @@ class RestoreRNG(Callback):
 # %% ../nbs/03a_recipe.ipynb #4494eb9c
 @patch
 def fit_recipe(self:CLIPLearner,
-        recipe,                      # a `Recipe`, or a list of stages
-        resume:bool=False,           # continue from the checkpoint (if there is none yet, start the recipe)
-        checkpoint=None,             # the checkpoint file (default: `output_dir/checkpoint.pth`; False or no output_dir: none)
-        keep_checkpoint:bool=False,  # keep the checkpoint when the recipe ends
-        cbs=None,                    # extra callbacks for every stage
-        verbose:bool=True            # say where a resumed run continues
-       ):
+               recipe,                      # a `Recipe`, or a list of stages
+               resume:bool=False,           # continue from the checkpoint (if there is none yet, start the recipe)
+               checkpoint=None,             # the checkpoint file (default: `output_dir/checkpoint.pth`; False or no output_dir: none)
+               keep_checkpoint:bool=False,  # keep the checkpoint when the recipe ends
+               cbs=None,                    # extra callbacks for every stage
+               verbose:bool=True            # say where a resumed run continues
+              ):
     "Train the stages of `recipe` in order, with a checkpoint after every epoch; with `resume`, continue from the checkpoint exactly."
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(recipe)
     ck_file = None if checkpoint is False else Path(checkpoint) if checkpoint is not None else self.output_dir/'checkpoint.pth' if self.output_dir is not None else None
