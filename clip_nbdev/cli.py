@@ -138,6 +138,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           compile:store_true=False,    # torch.compile the model (falls back to eager, with a warning, where it fails)
           cuda_graph:store_true=False, # run each training step as a replay of one captured CUDA graph (several times faster at small batches; eager off CUDA)
           precision:str='auto',        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
+          head:str='auto',             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
           head_init:str='random',      # random, or zeroshot: start from CLIP's zero-shot classifier of the class names
           llrd:float=None,             # layer-wise lr decay, e.g. 0.65 (off by default)
           ema:float=None,              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
@@ -219,7 +220,7 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
     seed_everything(a['seed'])
     dls = rank0_first(clip_dls, a['train_dir'], img_size=a['img_size'], bs=a['batch_size'], valid_pct=a['valid_pct'], seed=a['seed'], n_ops=a['ra_ops'],
                       magnitude=a['ra_magnitude'], num_workers=a['num_workers'], cache_dir=a['cache_dir'])
-    learn = clip_learner(dls, a['model_name'], output_dir=out, lr=a['lr'], precision=a['precision'], seed=a['seed'], head_init=a['head_init'], llrd=a['llrd'],
+    learn = clip_learner(dls, a['model_name'], output_dir=out, lr=a['lr'], precision=a['precision'], seed=a['seed'], head=a['head'], head_init=a['head_init'], llrd=a['llrd'],
                          ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], progress=False if a['quiet'] else None)
     if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
