@@ -221,12 +221,12 @@ def wise_ft_search(self:CLIPLearner,
 def _saved_model(name, head:str, dls, seed:int):
     "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
     if head not in ('auto', 'new'): raise UserError(f"head must be 'auto' or 'new', got {head!r}")
+    sz = getattr(dls, 'img_size', None)
     if head == 'auto' and (Path(str(name))/'labels.json').exists():
         model = match_vocab(load_clip_model(name), dls.vocab, name)
-        sz = getattr(dls, 'img_size', None)
         if sz is not None and sz[0] == sz[1] and sz[0] != model.img_size: resample_pos_embed(model.body, sz[0])
         return model.train()
-    return clip_classifier(name, len(dls.vocab), img_size=getattr(dls, 'img_size', None), seed=seed)
+    return clip_classifier(name, len(dls.vocab), img_size=sz, seed=seed)
 
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder (a run's `best_model/` keeps its head), or 'tiny'

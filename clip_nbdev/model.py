@@ -16,6 +16,7 @@ from fastai.torch_core import params, Module
 from safetensors.torch import save_file, load_file
 from transformers import CLIPVisionModel, CLIPConfig
 from .core import *
+from .core import _umask
 
 # %% auto #0
 __all__ = ['tiny_clip_config', 'tiny_clip_tokenizer', 'vision_embeddings', 'from_hub', 'load_clip_vision', 'resample_pos_embed',
@@ -188,8 +189,8 @@ def save_clip_model(model:CLIPClassifier, # the model to save
         save_file(sd, tmp/'model.safetensors', metadata={'format': 'pt'})
         (tmp/'labels.json').write_text(json.dumps(vocab, indent=1))
         (tmp/'preprocess.json').write_text(json.dumps(dict(img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
-        m = os.umask(0o022); os.umask(m)  # mkdtemp made the folder private (0700), and some writers their files (0600):
-        for f in (tmp, *tmp.iterdir()): f.chmod((0o777 if f.is_dir() else 0o666) & ~m)  # the modes mkdir and open() would give
+        m = _umask()  # mkdtemp made the folder private (0700), and some writers their files (0600): give the modes mkdir and open() would
+        for f in (tmp, *tmp.iterdir()): f.chmod((0o777 if f.is_dir() else 0o666) & ~m)
         old = path.with_name(f'.{path.name}.old')
         if old.exists(): shutil.rmtree(old)
         if path.exists(): path.rename(old)
