@@ -91,11 +91,13 @@ def _check_train(a:dict)->dict:
     out = Path(a['output_dir'])
     if out.exists() and not out.is_dir(): raise UserError(f"--output_dir '{out}' is a file: pass a folder (it is created if needed)")
     if a['demo']:
-        data = out/'demo_data'
-        if not (data/'test_labels.csv').exists(): rank0_first(lambda: data if (data/'test_labels.csv').exists() else digits_folder(data))
+        data = out/'demo_digits'
+        if not (data/'test_labels.csv').exists(): rank0_first(lambda: data if (data/'test_labels.csv').exists() else digits_folder(data, words=True))
         a = {**a, 'train_dir': ifnone(a['train_dir'], data/'train'), 'test_dir': ifnone(a['test_dir'], data/'test'), 'use_pseudo_labels': True,
-             'model_name': ifnone(a['model_name'], 'tiny'), 'img_size': ifnone(a['img_size'], (32, 32)), 'lr': ifnone(a['lr'], 3e-3)}
-    a = {**a, 'model_name': ifnone(a['model_name'], DEFAULT_MODEL), 'img_size': _size2(ifnone(a['img_size'], (64, 64)), '--img_size'), 'lr': ifnone(a['lr'], 3e-6)}
+             'model_name': ifnone(a['model_name'], 'tiny-pretrained'), 'img_size': ifnone(a['img_size'], (32, 32))}
+        a = {**a, 'lr': ifnone(a['lr'], 3e-3 if a['model_name'] == 'tiny' else 1e-3),
+             'head_init': ifnone(a['head_init'], 'zeroshot' if a['model_name'] == 'tiny-pretrained' else 'random')}
+    a = {**a, 'model_name': ifnone(a['model_name'], DEFAULT_MODEL), 'head_init': ifnone(a['head_init'], 'random'), 'img_size': _size2(ifnone(a['img_size'], (64, 64)), '--img_size'), 'lr': ifnone(a['lr'], 3e-6)}
     if a['train_dir'] is None: raise UserError("--train_dir is required (a folder with one sub-folder of images per class), or pass --demo")
     for k in ('batch_size', 'epochs', 'pseudo_epochs'):
         if a[k] < 1: raise UserError(f"--{k} must be at least 1, got {a[k]}")
@@ -118,11 +120,11 @@ def _check_train(a:dict)->dict:
 
 def train(train_dir:str=None,          # folder with one sub-folder of images per class
           test_dir:str=None,           # folder of unlabelled images to predict (and pseudo-label)
-          model_name:str=None,         # Hugging Face hub id, local save_pretrained folder, or 'tiny' (default openai/clip-vit-large-patch14; tiny with --demo)
+          model_name:str=None,         # Hugging Face hub id, local save_pretrained folder, 'tiny' or 'tiny-pretrained' (default openai/clip-vit-large-patch14; tiny-pretrained with --demo)
           img_size:Annotated[int, "image height and width", dict(nargs=2)]=None, # image height and width (default 64 64; 32 32 with --demo)
           batch_size:int=8,            # batch size
           epochs:int=4,                # epochs of the first stage
-          lr:float=None,               # peak learning rate (default 3e-6; 3e-3 with --demo)
+          lr:float=None,               # peak learning rate (default 3e-6; 1e-3 with --demo)
           output_dir:str='output',     # where best_model/, log.csv, summary.json and predictions.csv go
           use_pseudo_labels:store_true=False, # pseudo-label the test images and train on them too
           pseudo_threshold:float=0.9,  # keep test images predicted with a confidence above this
@@ -139,7 +141,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           cuda_graph:store_true=False, # run each training step as a replay of one captured CUDA graph (several times faster at small batches; eager off CUDA)
           precision:str='auto',        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
           head:str='auto',             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
-          head_init:str='random',      # random, or zeroshot: start from CLIP's zero-shot classifier of the class names
+          head_init:str=None,          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default random; zeroshot with --demo)
           llrd:float=None,             # layer-wise lr decay, e.g. 0.65 (off by default)
           ema:float=None,              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
           freeze_epochs:int=0,         # LP-FT: train the head alone for this many epochs first
@@ -147,7 +149,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           wise_alpha:float=None,       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
           wise_search:store_true=False, # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
           tta:store_true=False,        # test-time augmentation (horizontal flip) for predictions.csv
-          demo:store_true=False,       # train on the built-in handwritten digits (no data or network needed)
+          demo:store_true=False,       # zero-shot, then fine-tune tiny-pretrained on the built-in handwritten digits (no data or network needed)
           overwrite:store_true=False,  # replace a model already in output_dir
           resume:store_true=False,     # continue the run in output_dir from its last checkpoint (omitted flags are taken from its run.json); a finished run is left as it is
           quiet:store_true=False,      # print only warnings, errors and the result (no progress bars or epoch lines)
@@ -177,6 +179,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
         (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
     print(f"best validation accuracy {summary['best_accuracy']:.4f} ({summary['best_stage']} stage, epoch {summary['best_epoch']})"
           + (f"; test accuracy {summary['test_accuracy']:.4f}" if 'test_accuracy' in summary else '')
+          + (f" (zero-shot {summary['zeroshot_test_accuracy']:.4f})" if 'zeroshot_test_accuracy' in summary else '')
           + f"; {summary['pseudo_labels_added']} pseudo-labels; {summary['wall_time_s']:.0f} s; model in {out/'best_model'}")
     return summary
 
@@ -194,7 +197,7 @@ def _start_record(out:Path, a:dict, resume:bool):
     if not a['quiet']: print(f"train_dir '{a['train_dir']}': {a['n_images']} images", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     if a['overwrite']:
-        for f in ('log.csv', 'predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'checkpoint.pth'): (out/f).unlink(missing_ok=True)
+        for f in ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'checkpoint.pth'): (out/f).unlink(missing_ok=True)
     now = dict(command=_command() if is_cli_run() else None, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
     if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
     else: run = dict(now, args={k: a[k] for k in _run_flags()}, seed=a['seed'], versions=_versions())
@@ -224,6 +227,10 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
                          ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], progress=False if a['quiet'] else None)
     if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
+    if a['demo'] and a['head_init'] == 'zeroshot' and not resume and _rank() == 0:
+        import clip_nbdev.predict  # learn.export_preds
+        acc = _heldout_accuracy(learn.export_preds(a['test_dir'], out/'zeroshot_predictions.csv'), a['test_dir'])
+        print(f"zero-shot accuracy of {a['model_name']} on the held-out digits, before any training: {acc:.4f}", flush=True)
     if a['quiet']: learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
     if world > 1: seed_everything(a['seed'] + _rank())  # each process its own augmentations
     recipe = Recipe.original(a['test_dir'] if a['use_pseudo_labels'] else None, a['epochs'], a['lr'], a['pseudo_epochs'], a['pseudo_lr'],
@@ -233,6 +240,12 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
         learn.fit_recipe(recipe, resume=resume, keep_checkpoint=True, verbose=not a['quiet'])
     leave_process_group()  # the rest is rank 0's alone
     return learn, seen.n * world, time.time() - t
+
+def _heldout_accuracy(preds, test_dir)->float:
+    "The accuracy of `preds` (columns id, label) against the `test_labels.csv` next to `test_dir` (the demo's digits)."
+    import pandas as pd
+    truth = pd.read_csv(Path(test_dir).parent/'test_labels.csv', dtype=str).set_index('id').label
+    return float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
 
 def _results(learn, a:dict, out:Path, seen:int, t_fit:float, world:int, t0:float)->dict:
     "After the recipe: the pseudo-label record, the best model (WiSE-FT'd if asked) and its predictions; the summary."
@@ -262,10 +275,10 @@ def _results(learn, a:dict, out:Path, seen:int, t_fit:float, world:int, t0:float
     if a['test_dir'] is not None:
         preds = learn.export_preds(a['test_dir'], out/'predictions.csv', tta=a['tta'])
         s['n_predictions'] = len(preds)
-        labels_csv = Path(a['test_dir']).parent/'test_labels.csv'
-        if a['demo'] and labels_csv.exists():
-            truth = pd.read_csv(labels_csv, dtype=str).set_index('id').label
-            s['test_accuracy'] = float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
+        if a['demo']:
+            s['test_accuracy'] = _heldout_accuracy(preds, a['test_dir'])
+            if (out/'zeroshot_predictions.csv').exists():
+                s['zeroshot_test_accuracy'] = _heldout_accuracy(pd.read_csv(out/'zeroshot_predictions.csv', dtype=str), a['test_dir'])
     s['wall_time_s'] = round(time.time() - t0, 2)
     return s
 

@@ -19,8 +19,8 @@ from .core import *
 from .augment import *
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items',
-           'CachedImage', 'clip_dls', 'clip_test_dl', 'digits_folder']
+__all__ = ['IMAGE_EXTS', 'DIGIT_WORDS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder',
+           'class_folder_items', 'CachedImage', 'clip_dls', 'clip_test_dl', 'digits_folder']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
@@ -258,12 +258,15 @@ def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls
     return dls.test_dl(ok, bs=ifnone(bs, dls.bs))
 
 # %% ../nbs/01_data.ipynb #8aa76045
+DIGIT_WORDS = 'zero one two three four five six seven eight nine'.split()
+
 def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
                   test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
                   n:int|None=None,        # use only the first `n` images (all 1,797 if None)
-                  seed:int=0              # seed of the train/test split
+                  seed:int=0,             # seed of the train/test split
+                  words:bool=False        # name the classes `zero` ... `nine` instead of `0` ... `9`
                  )->Path:
-    "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<digit>/`, `test/` and `test_labels.csv`."
+    "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<class>/`, `test/` and `test_labels.csv`."
     import pandas as pd
     from sklearn.datasets import load_digits
     path = Path(path)
@@ -272,12 +275,13 @@ def digits_folder(path,                   # root to write `train/`, `test/` and 
     imgs = (X.reshape(-1, 8, 8) * 255 / 16).round().astype(np.uint8)
     idx = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(len(y) * test_pct))
+    names = DIGIT_WORDS if words else [str(i) for i in range(10)]
     rows = []
     for k,i in enumerate(idx):
         if k < n_test:
             fn = path/'test'/f'digit_{i:04d}.png'
-            rows.append((fn.name, str(y[i])))
-        else: fn = path/'train'/str(y[i])/f'digit_{i:04d}.png'
+            rows.append((fn.name, names[y[i]]))
+        else: fn = path/'train'/names[y[i]]/f'digit_{i:04d}.png'
         fn.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(imgs[i]).save(fn)
     pd.DataFrame(rows, columns=['id', 'label']).to_csv(path/'test_labels.csv', index=False)

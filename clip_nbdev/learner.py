@@ -229,7 +229,7 @@ def _saved_model(name, head:str, dls, seed:int):
     return clip_classifier(name, len(dls.vocab), img_size=sz, seed=seed)
 
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
-                 model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder (a run's `best_model/` keeps its head), or 'tiny'
+                 model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder (a run's `best_model/` keeps its head), 'tiny' or 'tiny-pretrained'
                  output_dir=None,               # where to write log.csv and best_model/ (nothing is written if None)
                  lr:float=3e-6,                 # default peak learning rate
                  wd:float=0.01,                 # AdamW weight decay

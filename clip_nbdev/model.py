@@ -1,4 +1,4 @@
-"""Load CLIP's vision tower (a hub id, a local folder, or `tiny`), put a linear head on it, and save/load the result in a format anyone can read.
+"""Load CLIP's vision tower (a hub id, a local folder, `tiny` or `tiny-pretrained`), put a linear head on it, and save/load the result in a format anyone can read.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/model.html.md"""
 
@@ -7,6 +7,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/model.html.md"""
 # %% ../nbs/02_model.ipynb #0665ea8e
 from __future__ import annotations
 import json, os, shutil, socket, tempfile
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlparse
 import torch
@@ -19,8 +20,9 @@ from .core import *
 from .core import _umask
 
 # %% auto #0
-__all__ = ['tiny_clip_config', 'tiny_clip_tokenizer', 'vision_embeddings', 'from_hub', 'load_clip_vision', 'resample_pos_embed',
-           'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model', 'load_clip_model']
+__all__ = ['BUILTIN_MODELS', 'tiny_clip_config', 'tiny_clip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub',
+           'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
+           'save_clip_model', 'load_clip_model']
 
 # %% ../nbs/02_model.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
@@ -50,6 +52,16 @@ def tiny_clip_tokenizer():
     vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
     return CLIPTokenizer(vocab=vocab, merges=[])
 
+# %% ../nbs/02_model.ipynb #075897d9
+BUILTIN_MODELS = {'tiny-pretrained': "a small CLIP pretrained on rendered glyphs by tools/pretrain_tiny.py (both towers and tokenizer)"}
+
+def builtin_model(name:str)->Path|None:
+    "The folder of the model that ships with the package under `name`, or None if `name` is not a built-in model."
+    if str(name) not in BUILTIN_MODELS: return None
+    p = Path(str(files('clip_nbdev')))/'models'/str(name)
+    if not (p/'config.json').exists(): raise UserError(f"the built-in model '{name}' is missing from the installed package ({p}): reinstall clip_nbdev")
+    return p
+
 # %% ../nbs/02_model.ipynb #54f2e243
 def _hub_reachable(timeout:float=3.)->bool:
     "Can a TCP connection to the Hugging Face endpoint be opened within `timeout` seconds?"
@@ -72,7 +84,7 @@ def from_hub(load,      # called as `load(local_files_only=True)`, then `load()`
     except OSError: pass
     if not _hub_reachable():
         raise UserError(f"model '{name}' is not in the Hugging Face cache and the hub cannot be reached (offline): "
-                      "download it once with network access, or pass a local folder written by save_pretrained, or 'tiny'")
+                      "download it once with network access, or pass a local folder written by save_pretrained, or 'tiny-pretrained'")
     try: return load()
     except OSError as e: raise UserError(f"model '{name}' could not be loaded from the Hugging Face hub: {str(e).splitlines()[0]}") from None
 
@@ -81,10 +93,10 @@ def _looks_like_path(name:str)->bool:
     return name.startswith(('.', '/', '~')) or name.count('/') > 1 or '\\' in name
 
 # %% ../nbs/02_model.ipynb #95def5ae
-def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, or 'tiny'
+def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'
                      seed:int=0       # seed of the random initialisation of 'tiny'
                     )->CLIPVisionModel:
-    "CLIP's vision tower from a hub id, a local folder, or 'tiny' (random, small), with a clear error when it cannot be had."
+    "CLIP's vision tower from a hub id, a local folder, 'tiny' (random, small) or 'tiny-pretrained', with a clear error when it cannot be had."
     quiet_hf()
     name = str(name)
     if name == 'tiny':
@@ -92,7 +104,7 @@ def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 
         cfg = tiny_clip_config().vision_config
         cfg._attn_implementation = 'sdpa'
         return CLIPVisionModel(cfg).eval()
-    p = Path(name).expanduser()
+    p = builtin_model(name) or Path(name).expanduser()
     if p.is_dir():
         if not (p/'config.json').exists(): raise UserError(f"model folder '{p}' has no config.json: pass a folder written by save_pretrained")
         return CLIPVisionModel.from_pretrained(p, attn_implementation='sdpa')
@@ -142,7 +154,7 @@ class CLIPClassifier(Module):
     def forward(self, x): return self.head(self.features(x))
 
 # %% ../nbs/02_model.ipynb #f8838b39
-def clip_classifier(name:str,          # hub id, local folder, or 'tiny'
+def clip_classifier(name:str,          # hub id, local folder, 'tiny' or 'tiny-pretrained'
                     n_out:int,         # number of classes
                     img_size=None,     # training size: an int or (height, width); square sizes resample the position embeddings
                     seed:int=0         # seed of 'tiny' and of the head

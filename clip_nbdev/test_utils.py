@@ -1,4 +1,4 @@
-"""Fixtures for the tests and the examples, as `fastai.test_utils`: tiny CLIP checkpoints written with `save_pretrained`, and synthetic image folders. Nothing in the library imports this module.
+"""Fixtures for the tests and the examples, as `fastai.test_utils`: tiny CLIP checkpoints written with `save_pretrained`, synthetic image folders, and how the pretrained tiny CLIP is made. Nothing in the library imports this module.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/test_utils.html.md"""
 

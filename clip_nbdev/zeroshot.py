@@ -36,8 +36,8 @@ def load_clip_full(name:str)->tuple:
     quiet_hf()
     name = str(name)
     what = "head_init='zeroshot' needs a full CLIP checkpoint (vision and text towers, with its tokenizer)"
-    if name == 'tiny': raise UserError(f"{what}: 'tiny' is a vision tower only; pass a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
-    p = Path(name).expanduser()
+    if name == 'tiny': raise UserError(f"{what}: 'tiny' is a vision tower only; pass 'tiny-pretrained', a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
+    p = builtin_model(name) or Path(name).expanduser()
     if p.is_dir():
         mt = AutoConfig.from_pretrained(p).model_type
         if mt != 'clip': raise UserError(f"{what}: '{name}' holds a {mt} model")
