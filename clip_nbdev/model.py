@@ -52,7 +52,7 @@ def tiny_clip_tokenizer():
     vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
     return CLIPTokenizer(vocab=vocab, merges=[])
 
-# %% ../nbs/02_model.ipynb #075897d9
+# %% ../nbs/02_model.ipynb #d527d69f
 BUILTIN_MODELS = {'tiny-pretrained': "a small CLIP pretrained on rendered glyphs by tools/pretrain_tiny.py (both towers and tokenizer)"}
 
 def builtin_model(name:str)->Path|None:
