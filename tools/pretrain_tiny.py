@@ -19,7 +19,7 @@ Usage:
     python tools/pretrain_tiny.py --smoke --out /tmp/tp                       # a few steps (the test suite)
     python tools/pretrain_tiny.py --show glyphs.png                           # a grid of training images with captions
 """
-import argparse, json, math, os, random, re, sys, time
+import argparse, json, math, os, random, re, time
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, torch
@@ -123,10 +123,14 @@ class Glyphs:
                 c = chr(ord('a') + int(r.integers(26))); up = r.random() < .5
                 m = self.mask(fi, c.upper() if up else c); key = c.upper() if up else c
                 name = r.choice([f'letter {c}', f'{"capital" if up else "lowercase"} letter {c}', f'letter {c.upper() if up else c}'])
-            if r.random() < .3: words += _style(self.fonts[fi].name)[-1:] if r.random() < .5 else _style(self.fonts[fi].name)[:1]
+            if r.random() < .3:
+                style = _style(self.fonts[fi].name)
+                words += style[-1:] if r.random() < .5 else style[:1]
         # stroke
         sk = r.random()
-        if sk < .2: m = m.filter(ImageFilter.MaxFilter(int(r.choice([3, 5])))); words.append('thick') if r.random() < .3 else None
+        if sk < .2:
+            m = m.filter(ImageFilter.MaxFilter(int(r.choice([3, 5]))))
+            if r.random() < .3: words.append('thick')
         elif sk < .3 and kind != 'shape': m = m.filter(ImageFilter.MinFilter(3)) if min(m.size) > 12 else m
         # aspect, shear, rotation
         w, h = m.size
@@ -238,11 +242,12 @@ def main(argv=None):
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=a.wd), dict(params=rest, weight_decay=0.)], lr=a.lr, betas=(.9, .98), eps=1e-6)
     warm = max(1, a.steps // 30)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warm) * .5 * (1 + math.cos(math.pi * min(1, s / a.steps))))
-    print(f'tiny-pretrained: {sum(p.numel() for p in model.parameters()):,} parameters, {len(font_files())} fonts, '
+    fonts = font_files()
+    print(f'tiny-pretrained: {sum(p.numel() for p in model.parameters()):,} parameters, {len(fonts)} fonts, '
           f'{a.steps} steps of {a.bs}', flush=True)
     t0, hist = time.time(), []
     model.train()
-    batches = iter(torch.utils.data.DataLoader(GlyphBatches(a.seed, a.bs), batch_size=None, num_workers=0 if a.smoke or a.workers == 0 else 1))
+    batches = iter(torch.utils.data.DataLoader(GlyphBatches(a.seed, a.bs, fonts=fonts), batch_size=None, num_workers=0 if a.smoke or a.workers == 0 else 1))
     for step in range(1, a.steps + 1):
         ims, caps, keys = next(batches)
         enc = tok(caps, padding=True, truncation=True, max_length=64, return_tensors='pt')
