@@ -93,10 +93,10 @@ def _check_train(a:dict)->dict:
     if a['demo']:
         data = out/'demo_digits'
         if not (data/'test_labels.csv').exists(): rank0_first(lambda: data if (data/'test_labels.csv').exists() else digits_folder(data, words=True))
+        model = ifnone(a['model_name'], 'tiny-pretrained')
         a = {**a, 'train_dir': ifnone(a['train_dir'], data/'train'), 'test_dir': ifnone(a['test_dir'], data/'test'), 'use_pseudo_labels': True,
-             'model_name': ifnone(a['model_name'], 'tiny-pretrained'), 'img_size': ifnone(a['img_size'], (32, 32))}
-        a = {**a, 'lr': ifnone(a['lr'], 3e-3 if a['model_name'] == 'tiny' else 1e-3),
-             'head_init': ifnone(a['head_init'], 'zeroshot' if a['model_name'] == 'tiny-pretrained' else 'random')}
+             'model_name': model, 'img_size': ifnone(a['img_size'], (32, 32)), 'lr': ifnone(a['lr'], 3e-3 if model == 'tiny' else 1e-3),
+             'head_init': ifnone(a['head_init'], 'zeroshot' if model == 'tiny-pretrained' else 'random')}
     a = {**a, 'model_name': ifnone(a['model_name'], DEFAULT_MODEL), 'head_init': ifnone(a['head_init'], 'random'), 'img_size': _size2(ifnone(a['img_size'], (64, 64)), '--img_size'), 'lr': ifnone(a['lr'], 3e-6)}
     if a['train_dir'] is None: raise UserError("--train_dir is required (a folder with one sub-folder of images per class), or pass --demo")
     for k in ('batch_size', 'epochs', 'pseudo_epochs'):
