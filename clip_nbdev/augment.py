@@ -1,4 +1,4 @@
-"""RandAugment on the device, drawn per image and applied per sub-batch with torchvision's operations and magnitudes.
+"""RandAugment on the device, drawn per image and applied per sub-batch with torchvision's operations and magnitudes; flips and crops; the weak and strong views of semi-supervised training.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/augment.html.md"""
 
@@ -6,13 +6,15 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/augment.html.md"""
 
 # %% ../nbs/01a_augment.ipynb #e74d3748
 from __future__ import annotations
-import torch
+import math, torch
 from fastcore.all import *
 from fastai.data.all import *
 from fastai.vision.core import TensorImage
+from fastai.vision.augment import AffineCoordTfm, PadMode, affine_mat, flip_mat
+from .core import *
 
 # %% auto #0
-__all__ = ['RandAugment']
+__all__ = ['RandAugment', 'random_crop_mat', 'FlipCrop', 'Cutout', 'WeakStrong']
 
 # %% ../nbs/01a_augment.ipynb #e34499c8
 class RandAugment(Transform):
@@ -67,3 +69,78 @@ class RandAugment(Transform):
             i = idx[a:b]
             x[i] = self.tv._apply_image_or_video_transform(x[i], name, mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
         return TensorImage(x.clamp_(0, 1))
+
+# %% ../nbs/01a_augment.ipynb #adbd0931
+def random_crop_mat(x:Tensor,           # a batch of images (only its size, device and dtype are used)
+                    min_scale:float=1., # smallest area of a crop, as a share of the image (1: no zoom)
+                    ratio=(3/4, 4/3),   # range of a crop's aspect ratio (width / height), drawn log-uniformly
+                    pad:float=0.        # shift the crop by up to this share of the image size beyond its edges (reflection padding)
+                   )->Tensor:
+    "Per image, the affine matrix of a random crop: area from `min_scale` to 1 of the image, aspect in `ratio`, anywhere inside the image padded by `pad`."
+    bs = x.size(0)
+    area = x.new_empty(bs).uniform_(min_scale, 1.)
+    r = x.new_empty(bs).uniform_(math.log(ratio[0]), math.log(ratio[1])).exp() if min_scale < 1 else x.new_ones(bs)
+    w, h = (area * r).sqrt().clamp(max=1), (area / r).sqrt().clamp(max=1)   # half-sizes in grid_sample's [-1, 1] coordinates
+    tx = x.new_empty(bs).uniform_(-1, 1) * (1 - w + 2 * pad)
+    ty = x.new_empty(bs).uniform_(-1, 1) * (1 - h + 2 * pad)
+    z = torch.zeros_like(w)
+    return affine_mat(w, z, tx, z, h, ty)
+
+class FlipCrop(AffineCoordTfm):
+    "Per training image: a horizontal flip half the time (`flip`), and a random resized crop of area `crop` to 1 or a shift by up to `pad`; one resampling, on the device."
+    split_idx = 0  # training batches only (fastai's affine transforms resample validation batches with the identity)
+    def __init__(self,
+                 flip:bool=False,       # flip horizontally with probability 0.5
+                 crop:float|None=None,  # smallest area of a random resized crop (e.g. 0.5), or None
+                 pad:float=0.,          # with no `crop`: shift by up to this share of the size, reflection-padded (FixMatch's weak view: 0.125)
+                 ratio=(3/4, 4/3)       # aspect ratios of the crop
+                ):
+        if crop is not None and not 0 < crop <= 1: raise UserError(f"crop must be a share of the image area in (0, 1], got {crop}")
+        if not 0 <= pad < 1: raise UserError(f"pad must be at least 0 and below 1, got {pad}")
+        store_attr('flip,crop,pad,ratio')
+        fs = ([partial(flip_mat, p=0.5)] if flip else []) + ([partial(random_crop_mat, min_scale=ifnone(crop, 1.), ratio=ratio, pad=pad)] if crop or pad else [])
+        super().__init__(fs, pad_mode=PadMode.Reflection)
+    def before_call(self, b, split_idx):
+        if not self.aff_fs or split_idx: self.do = False  # nothing asked, or a validation batch: no resampling
+        else: super().before_call(b, split_idx)
+    def __repr__(self): return f"FlipCrop(flip={self.flip}, crop={self.crop}, pad={self.pad})"
+
+# %% ../nbs/01a_augment.ipynb #6ac67e11
+class Cutout(Transform):
+    "Per image, set a square of random side up to `size` of the image, centred anywhere, to 0 (the mean, after `Normalize`)."
+    split_idx, order = 0, 100  # training batches, after Normalize
+    def __init__(self, size:float=0.5): self.size = size  # largest side, as a share of the image's shorter side
+    def encodes(self, x:TensorImage):
+        bs, _, h, w = x.shape
+        side, cy, cx = [torch.rand(bs, 1, 1, device=x.device) * s for s in (self.size * min(h, w), h, w)]
+        ys, xs = torch.arange(h, device=x.device)[None, :, None], torch.arange(w, device=x.device)[None, None, :]
+        box = ((ys - cy).abs() < side / 2) & ((xs - cx).abs() < side / 2)
+        return x.masked_fill(box[:, None], 0.)
+
+class WeakStrong:
+    "The weak and strong views of a batch of uint8 images, on its device, normalised: weak = `FlipCrop`; strong = another `FlipCrop`, RandAugment and `Cutout`."
+    def __init__(self,
+                 flip:bool=False,       # flip horizontally (both views)
+                 crop:float|None=None,  # random resized crop area from `crop` to 1 (both views); None: a shift by up to `pad`
+                 pad:float=0.125,       # the shift when there is no `crop` (FixMatch's weak view)
+                 n_ops:int=2,           # RandAugment operations of the strong view
+                 magnitude:int=10,      # their magnitude (torchvision's 0-30 scale)
+                 cutout:float=0.5,      # Cutout's largest side, as a share of the image (0: none)
+                 mean=CLIP_MEAN, std=CLIP_STD # normalisation
+                ):
+        self.flipcrop = FlipCrop(flip, crop, 0. if crop else pad)
+        self.ra = RandAugment(n_ops, magnitude) if n_ops and magnitude else None
+        self.cutout = Cutout(cutout) if cutout else None
+        self.stats = tensor(mean).view(1, 3, 1, 1), tensor(std).view(1, 3, 1, 1)
+    def _norm(self, x): m, s = self.stats; return TensorImage((x - m.to(x.device)) / s.to(x.device))
+    def weak(self, x8:Tensor)->TensorImage:
+        "The weak view of uint8 images `x8` (bs, 3, h, w)."
+        return self._norm(self.flipcrop(TensorImage(x8.float() / 255), split_idx=0))
+    def strong(self, x8:Tensor)->TensorImage:
+        "The strong view of uint8 images `x8` (bs, 3, h, w)."
+        x = self.flipcrop(TensorImage(x8.float() / 255), split_idx=0)
+        if self.ra is not None: x = self.ra(x, split_idx=0)
+        x = self._norm(x)
+        return self.cutout(x, split_idx=0) if self.cutout is not None else x
+    def __call__(self, x8:Tensor)->tuple: return self.weak(x8), self.strong(x8)
+    def __repr__(self): return f"WeakStrong({self.flipcrop}, {self.ra.n if self.ra else 0} RandAugment ops at magnitude {self.ra.m if self.ra else 0}, cutout {self.cutout.size if self.cutout else 0})"

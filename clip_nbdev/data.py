@@ -213,6 +213,8 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
              seed:int=42,              # seed of the validation split
              n_ops:int=2,              # RandAugment operations per training image (0: no augmentation)
              magnitude:int=7,          # RandAugment magnitude (torchvision's 0-30 scale; 0: no augmentation)
+             flip:bool=False,          # flip training images horizontally half the time (not for digits or text)
+             crop:float|None=None,     # random resized crop of training images, area from `crop` (e.g. 0.5) to 1; None: no crop
              num_workers:int=0,        # DataLoader worker processes (images are already decoded: 0 is fastest); kept alive between epochs
              device=None,              # device of the batches (fastai's default: CUDA when available)
              cache:ImageCache|None=None, # an existing cache to reuse (must have the same `img_size`)
@@ -234,13 +236,13 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     if bs > n_train:
         warnings.warn(f"batch size {bs} is larger than the {n_train} training images: training with batches of {n_train}")
         bs = n_train
-    aug = [RandAugment(n_ops, magnitude)] if n_ops and magnitude else []
+    aug = ([RandAugment(n_ops, magnitude)] if n_ops and magnitude else []) + ([FlipCrop(flip, crop)] if flip or crop else [])
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=CachedImage(cache), batch_tfms=IntToFloatTensor()), CategoryBlock(vocab=vocab)),
                        get_y=_LabelOf(labels), splitter=split,
                        batch_tfms=[*aug, Normalize.from_stats(CLIP_MEAN, CLIP_STD)])
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
-    dls.cache, dls.img_size, dls.train_dir = cache, sz, Path(train_dir)
+    dls.cache, dls.img_size, dls.train_dir, dls.flip, dls.crop = cache, sz, Path(train_dir), flip, crop
     return dls
 
 # %% ../nbs/01_data.ipynb #0c0db03d
