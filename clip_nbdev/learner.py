@@ -23,7 +23,7 @@ from .speed import *
 
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'TrainedEpochCallback', 'EpochCSVLog', 'OneBasedEpochs', 'EpochLines',
-           'SaveBestModel', 'clip_learner', 'match_vocab']
+           'check_keep', 'SaveBestModel', 'clip_learner', 'match_vocab']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -63,10 +63,11 @@ class CLIPLearner(Learner):
         self.output_dir = None if output_dir is None else Path(output_dir)
         store_attr('lr_mults,zeroshot_state,precision,compiled')
         self.stage = 'train'       # the stage being trained ('linear_probe', 'train', 'pseudo1', ...): in log.csv, the best model's record and the checkpoint
-        self.stage_state = None    # what the current stage needs to resume mid-way (a pseudo-label round: its pseudo-labels)
+        self.current_stage = None  # the recipe `Stage` being trained (its `state()` goes into each checkpoint), or None
         self.last_peak_lr = None   # the peak lr of the last `fit_warmup_cosine` (a pseudo-label round defaults to half of it)
         self.pseudo_rows = []      # one row per pseudo-label round and class: how many images were added, at what confidence
         self.pseudo_label = None   # the `PseudoLabelCallback` of the last pseudo-label round (its `items` and `targets`)
+        self.ssl_rows = []         # one row per semi-supervised epoch: share of unlabelled images above threshold, their accuracy where known, the thresholds
         self.wise_alpha = None     # the alpha `wise_ft_search` chose
 
     def fit_warmup_cosine(self,
@@ -106,10 +107,15 @@ class EpochCSVLog(TrainedEpochCallback):
     def __init__(self, fname): self.fname = Path(fname)
     def after_trained_epoch(self):
         if rank_distrib(): return
-        old = self.fname.read_text() if self.fname.exists() else ''
-        head = '' if old.strip() else ','.join(self.recorder.metric_names + ['stage']) + '\n'
-        row = ','.join(str(v) for v in self.recorder.log + [getattr(self.learn, 'stage', 'train')]) + '\n'
-        with atomic_write(self.fname) as f: f.write(old + head + row)
+        names, row = self.recorder.metric_names + ['stage'], [str(v) for v in self.recorder.log] + [getattr(self.learn, 'stage', 'train')]
+        old = self.fname.read_text().splitlines() if self.fname.exists() else []
+        head = old[0].split(',') if old else names
+        if head != names:  # a stage with other columns (the semi-supervised one's mask_rate): the union, 'stage' last, other rows left empty there
+            cols = [c for c in head if c != 'stage'] + [c for c in names if c not in head and c != 'stage'] + ['stage']
+            pad = lambda vals, src: ','.join(dict(zip(src, vals)).get(c, '') for c in cols)
+            old = [','.join(cols)] + [pad(l.split(','), head) for l in old[1:]]
+            head, row = cols, pad(row, names).split(',')
+        with atomic_write(self.fname) as f: f.write('\n'.join((old or [','.join(head)]) + [','.join(row)]) + '\n')
     def n_rows(self)->int:
         "Epochs in the log so far."
         return max(len(self.fname.read_text().splitlines()) - 1, 0) if self.fname.exists() else 0
@@ -138,6 +144,12 @@ class EpochLines(Callback):
         vals = ' '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,v in zip(self.recorder.metric_names[1:], log[1:]))
         print(f"epoch {log[0]}/{self.n_epoch} {self.learn.stage}: {vals}", flush=True)
 
+# %% ../nbs/03_learner.ipynb #d9fe6adf
+def check_keep(keep:str)->str:
+    "`keep` if it is 'best' or 'last'; a `UserError` otherwise."
+    if keep not in ('best', 'last'): raise UserError(f"keep must be 'best' or 'last', got {keep!r}")
+    return keep
+
 # %% ../nbs/03_learner.ipynb #6ab355e1
 class SaveBestModel(TrackerCallback):
     "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
@@ -147,17 +159,26 @@ class SaveBestModel(TrackerCallback):
                  monitor:str='accuracy',   # the metric (or 'valid_loss') to track
                  comp=None,                # comparison (default: greater, or less for losses and errors)
                  min_delta:float=0.,       # smallest change that counts as better
-                 reset_on_fit:bool=False   # forget the best at the start of each fit
+                 reset_on_fit:bool=False,  # forget the best at the start of each fit
+                 keep:str='best'           # 'best': the best epoch (ties: lower validation loss, then later); 'last': every epoch replaces the model
                 ):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, reset_on_fit=reset_on_fit)
-        self.path, self.best_epoch, self.best_stage = Path(path), None, None
+        self.path, self.keep = Path(path), check_keep(keep)
+        self.best_epoch, self.best_stage, self.best_loss, self.why = None, None, None, None
     def before_fit(self): self.trained = False; super().before_fit()
     def after_train(self): self.trained = True
     def after_epoch(self):
         if not getattr(self, 'trained', False): return
         self.trained = False
-        super().after_epoch()
+        vals, names = self.recorder.values[-1], list(self.recorder.metric_names[1:])
+        val, loss, m = vals[self.idx], vals[names.index('valid_loss')], self.monitor
+        tie = val == self.best and (m == 'valid_loss' or self.best_loss is None or loss <= self.best_loss)
+        if self.keep == 'last': self.why = f"keep='last': the last epoch of stage {self.learn.stage} ({m} {val:.4f})"
+        elif self.comp(val - self.min_delta, self.best): self.why = f"the best {m}: {val:.4f}" + (f" (before: {self.best:.4f})" if np.isfinite(self.best) else '')
+        elif tie: self.why = f"{m} {val:.4f} tied with the best" + ('' if m == 'valid_loss' else f"; validation loss {loss:.4f} <= {self.best_loss:.4f}") + ": the later epoch"
+        self.new_best = self.keep == 'last' or self.comp(val - self.min_delta, self.best) or tie
         if self.new_best:
+            self.best, self.best_loss = val, loss
             if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
             self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
 
@@ -237,6 +258,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  precision:str='auto',          # 'auto' (bf16/fp16 on a GPU, fp32 on the CPU), 'bf16', 'fp16' or 'fp32'
                  metrics=accuracy,              # fastai metrics
                  monitor:str='accuracy',        # the metric that picks the best model
+                 keep:str='best',               # the model kept in output_dir/best_model: 'best' (ties: lower validation loss, then the later epoch) or 'last'
                  cbs=None,                      # extra callbacks
                  seed:int=0,                    # seed of the head (and of 'tiny')
                  head:str='auto',               # 'auto': a folder this library wrote keeps its trained head; 'new': a fresh head
@@ -263,7 +285,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     if cuda_graph: cbs.append(CudaGraphStep())
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
-        cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor)]
+        cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor, keep=keep)]
     if not ifnone(progress, show_bars()): cbs.append(EpochLines())
     learn = CLIPLearner(dls, model, output_dir=output_dir, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                         opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd, metrics=metrics, cbs=cbs,

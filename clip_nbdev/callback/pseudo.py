@@ -14,6 +14,7 @@ from fastai.basics import *
 from ..core import *
 from ..data import *
 from ..data import _LabelOf
+from .ssl import flexmatch_thresholds
 
 # %% auto #0
 __all__ = ['class_thresholds', 'select_pseudo', 'SoftTargetCE', 'PseudoLabelCallback']
@@ -25,10 +26,8 @@ def class_thresholds(probs:Tensor,              # (n, n_classes) probabilities o
                     )->Tensor:
     "FlexMatch's per-class thresholds: lower for classes the model is rarely confident about."
     conf, pred = probs.max(1)
-    sigma = torch.bincount(pred[conf > threshold], minlength=probs.shape[1]).float()
-    n_unused = (conf <= threshold).sum().float()
-    beta = sigma / torch.maximum(sigma.max(), n_unused).clamp(min=1)
-    return (threshold * beta / (2 - beta)).clamp(min=ifnone(min_threshold, threshold / 2))
+    status = torch.where(conf > threshold, pred, -1)  # FlexMatch's learning status, from one pass of predictions
+    return flexmatch_thresholds(status, probs.shape[1], threshold).clamp(min=ifnone(min_threshold, threshold / 2))
 
 def _check_threshold(threshold):
     if not 0 < threshold <= 1: raise UserError(f"pseudo_threshold must be in (0, 1], got {threshold}")
