@@ -1,4 +1,4 @@
-"""A run as data: a `Recipe` is a list of stages (linear probe, fine-tune, pseudo-label rounds), `learn.fit_recipe(recipe)` trains them in order, writes a checkpoint after every epoch, and resumes from any checkpoint exactly.
+"""A run as data: a `Recipe` is a list of stages (linear probe, fine-tune, semi-supervised, pseudo-label rounds), `learn.fit_recipe(recipe)` trains them in order, writes a checkpoint after every epoch, and resumes from any checkpoint exactly.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/recipe.html.md"""
 
@@ -18,9 +18,10 @@ from .learner import *
 from .finetune import *
 from .callback.pseudo import *
 from .callback.pseudo import _test_items, _check_threshold
+from .callback.ssl import *
 
 # %% auto #0
-__all__ = ['Stage', 'FineTune', 'LinearProbe', 'PseudoLabelRound', 'Recipe', 'TrainCheckpoint', 'RestoreRNG']
+__all__ = ['Stage', 'FineTune', 'LinearProbe', 'PseudoLabelRound', 'SSLStage', 'Recipe', 'TrainCheckpoint', 'RestoreRNG']
 
 # %% ../nbs/03a_recipe.ipynb #0e23cc4f
 class Stage:
@@ -29,8 +30,10 @@ class Stage:
     def __init__(self,
                  n_epoch:int,          # epochs
                  lr:float|None=None,   # peak learning rate (None: the stage's default, from `learn.lr`)
-                 warmup_pct:float=0.1  # share of the steps spent warming up
+                 warmup_pct:float=0.1, # share of the steps spent warming up
+                 keep:str|None=None    # the model kept during this stage: 'best', 'last' (None: the learner's `keep`)
                 ):
+        if keep is not None: check_keep(keep)
         if n_epoch < 1: raise UserError(f"a {type(self).__name__} stage needs at least 1 epoch, got {n_epoch}")
         if lr is not None and not lr > 0: raise UserError(f"the lr of a {type(self).__name__} stage must be above 0, got {lr}")
         store_attr()
@@ -69,9 +72,10 @@ class PseudoLabelRound(Stage):
                  per_class:bool=False,        # FlexMatch per-class thresholds
                  soft:bool=False,             # train on the probability vectors instead of the argmax
                  min_threshold:float|None=None, # with `per_class`: the lowest threshold a class may get
-                 warmup_pct:float=0.1         # share of the steps spent warming up
+                 warmup_pct:float=0.1,        # share of the steps spent warming up
+                 keep:str|None=None           # the model kept during this stage: 'best', 'last' (None: the learner's)
                 ):
-        super().__init__(n_epoch, lr, warmup_pct)
+        super().__init__(n_epoch, lr, warmup_pct, keep)
         _check_threshold(threshold)
         store_attr('test_items,threshold,round,per_class,soft,min_threshold')
         self.name = f'pseudo{round}'
@@ -103,6 +107,55 @@ class PseudoLabelRound(Stage):
                           "Lower pseudo_threshold or train the first stage longer.")
         return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
+# %% ../nbs/03a_recipe.ipynb #6d4a5a31
+def _truth_idx(items, truth, vocab)->list:
+    "The class index of each of `items` in `truth` (file name or path -> class name), -1 where unknown."
+    if truth is None: return None
+    lab = {Path(str(k)).name: v for k,v in dict(truth).items()}
+    return [vocab.o2i.get(str(lab[f.name]), -1) if f.name in lab else -1 for f in items]
+
+class SSLStage(Stage):
+    "Semi-supervised consistency training on unlabelled images with `SSLCallback` (peak lr default: `learn.lr`)."
+    name = 'ssl'
+    def __init__(self,
+                 unlabelled,             # a folder of unlabelled images, several folders, or a list of image files
+                 n_epoch:int,            # epochs: passes over the labelled images, each batch with `mu` x bs unlabelled images
+                 lr:float|None=None,     # peak lr
+                 algo:str='fixmatch',    # 'fixmatch', 'flexmatch' or 'freematch'
+                 mu:int=1,               # unlabelled images per labelled image in each step
+                 threshold:float=0.95,   # FixMatch's threshold, FlexMatch's highest (FreeMatch's are self-adaptive)
+                 lam:float=1.,           # weight of the unlabelled loss
+                 truth=None,             # true classes of unlabelled images (file name -> class), for the `pseudo_acc` column
+                 warmup_pct:float=0.1,   # share of the steps spent warming up
+                 keep:str|None=None,     # the model kept during this stage: 'best', 'last' (None: the learner's)
+                 **kwargs                # passed to `SSLCallback` (views, ema_teacher, momentum, fairness, warmup, seed)
+                ):
+        super().__init__(n_epoch, lr, warmup_pct, keep)
+        SSLCallback([Path('x')], algo, mu, threshold, lam)  # checks the options now, before anything is decoded
+        store_attr('unlabelled,algo,mu,threshold,lam,truth,kwargs')
+    def _items(self, learn)->L:
+        u = self.unlabelled
+        folders = [u] if isinstance(u, (str, Path)) else list(u) if all(Path(o).is_dir() for o in u) else None
+        if folders is None: items = learn.dls.cache.add(L(u))
+        else: items = L(f for d in folders for f in _test_items(learn, d).items)
+        valid = set(map(Path, learn.dls.valid.items))
+        dup = [f for f in items if Path(f) in valid]
+        if dup:
+            warnings.warn(f"{len(dup)} unlabelled images are validation images (such as {dup[0]}): left out, the validation set is never trained on")
+            items = L(f for f in items if Path(f) not in valid)
+        if not items: raise UserError("no unlabelled images to train the semi-supervised stage on: pass a folder of images that are not in the validation set")
+        return items.map(Path)
+    def before(self, learn, state=None):
+        self.cb = None
+        items = self._items(learn)
+        self.cb = SSLCallback(items, self.algo, self.mu, self.threshold, self.lam, truth=_truth_idx(items, self.truth, learn.dls.vocab), **self.kwargs)
+        if state is not None: self.cb.load_state(state)
+        return [self.cb]
+    def after(self, learn):
+        if self.cb is not None: self.cb.restore()
+    def state(self): return self.cb.state() if self.cb is not None else None
+    def __repr__(self): return f"SSLStage({self.algo}, mu {self.mu}: {self.n_epoch} epochs, lr {self.lr if self.lr is not None else 'default'})"
+
 # %% ../nbs/03a_recipe.ipynb #3aa58aa2
 class Recipe(L):
     "The stages of a run, in order."
@@ -122,11 +175,12 @@ class Recipe(L):
                  pseudo_lr:float|None=None, # its peak lr (default: half of `lr`)
                  threshold:float=0.9,   # confidence a pseudo-label needs
                  freeze_epochs:int=0,   # LP-FT: epochs of the head alone first (at 10 x `lr`)
-                 warmup_pct:float=0.1   # share of each stage's steps spent warming up
+                 warmup_pct:float=0.1,  # share of each stage's steps spent warming up
+                 ssl:Stage|None=None    # an `SSLStage` between the fine-tuning and the pseudo-label round
                 )->Recipe:
         "The competition's recipe: fine-tune 4 epochs at 3e-6, then one round of pseudo-labels above 0.9 for 2 epochs at 1.5e-6."
         return cls(([LinearProbe(freeze_epochs, lr * 10, warmup_pct)] if freeze_epochs else [])
-                   + [FineTune(epochs, lr, warmup_pct)]
+                   + [FineTune(epochs, lr, warmup_pct)] + ([ssl] if ssl is not None else [])
                    + ([PseudoLabelRound(test_dir, pseudo_epochs, ifnone(pseudo_lr, lr / 2), threshold, warmup_pct=warmup_pct)] if test_dir is not None else []))
 
 # %% ../nbs/03a_recipe.ipynb #2291e818
@@ -147,8 +201,9 @@ def save_checkpoint(self:CLIPLearner,
     sl = self.recorder.smooth_loss
     rng['smooth_loss'] = (sl.count, sl.val.clone())
     ck = dict(model=bare_model(self.model).state_dict(), opt=self.opt.state_dict() if self.opt is not None else None,
-              stage=self.stage, epoch=epoch, n_epoch=n_epoch, rng=rng, stage_state=self.stage_state, pseudo_rows=list(self.pseudo_rows),
-              best=dict(best=best.best, best_epoch=best.best_epoch, best_stage=best.best_stage) if best is not None else None,
+              stage=self.stage, epoch=epoch, n_epoch=n_epoch, rng=rng, stage_state=self.current_stage.state() if self.current_stage is not None else None,
+              pseudo_rows=list(self.pseudo_rows), ssl_rows=list(self.ssl_rows),
+              best=dict(best=best.best, best_epoch=best.best_epoch, best_stage=best.best_stage, best_loss=best.best_loss, why=best.why) if best is not None else None,
               ema=ema.averaged.state_dict() if ema is not None and ema.averaged is not None else None,
               log_rows=log.n_rows() if log is not None else None)
     with atomic_write(fname, 'wb') as f: torch.save(ck, f)
@@ -176,12 +231,13 @@ def load_checkpoint(self:CLIPLearner,
         self.opt.load_state_dict(ck['opt'])
     best, ema, log = first(self.cbs, risinstance(SaveBestModel)), first(self.cbs, risinstance(EMA)), first(self.cbs, risinstance(EpochCSVLog))
     if best is not None and ck['best'] is not None:
-        best.best, best.best_epoch, best.best_stage = ck['best']['best'], ck['best']['best_epoch'], ck['best']['best_stage']
+        b = ck['best']
+        best.best, best.best_epoch, best.best_stage, best.best_loss, best.why = b['best'], b['best_epoch'], b['best_stage'], b.get('best_loss'), b.get('why')
     if ema is not None and ck['ema'] is not None:
         ema.before_fit()  # builds the averaged model, as at the start of a fit
         ema.averaged.load_state_dict(ck['ema'])
     if log is not None and ck['log_rows'] is not None and not rank_distrib(): log.truncate(ck['log_rows'])
-    self.pseudo_rows = list(ck['pseudo_rows'])
+    self.pseudo_rows, self.ssl_rows = list(ck['pseudo_rows']), list(ck.get('ssl_rows', []))
     return ck
 
 # %% ../nbs/03a_recipe.ipynb #694ec5b0
@@ -222,24 +278,27 @@ def fit_recipe(self:CLIPLearner,
         if epoch0 == 0: _restore_rng(self, ck['rng'])             # at a stage boundary: before the next stage draws anything
         if verbose: print(f"resuming after epoch {ck['epoch']} of stage {ck['stage']}", flush=True)
     else:
-        self.pseudo_rows = []
+        self.pseudo_rows, self.ssl_rows = [], []
         log = first(self.cbs, risinstance(EpochCSVLog))
         if resume and log is not None: log.truncate(0)  # stopped before the first checkpoint: start again
         if resume and verbose: print('no checkpoint yet (stopped during the first epoch): starting the run again', flush=True)
+    best = first(self.cbs, risinstance(SaveBestModel))
+    keep0 = best.keep if best is not None else None
     saver = [TrainCheckpoint(ck_file)] if ck_file is not None and not any(isinstance(o, TrainCheckpoint) for o in self.cbs) else []
     with self.added_cbs(saver):
         for i, st in enumerate(recipe):
             if i < start: continue
             inside = ck is not None and i == start and epoch0 > 0
-            self.stage = st.name
+            self.stage, self.current_stage = st.name, st
+            if best is not None: best.keep = ifnone(st.keep, keep0)
             try:
                 fit_cbs = st.before(self, ck['stage_state'] if inside else None)
-                self.stage_state = st.state()
                 self.fit_warmup_cosine(st.n_epoch, st.peak_lr(self), warmup_pct=st.warmup_pct, start_epoch=epoch0 if inside else 0,
                                        cbs=L(fit_cbs) + L(cbs) + ([RestoreRNG(epoch0, ck['rng'])] if inside else []))
             finally:
                 st.after(self)
-                self.stage, self.stage_state = 'train', None
+                self.stage, self.current_stage = 'train', None
+                if best is not None: best.keep = keep0
     if ck_file is not None and not keep_checkpoint: ck_file.unlink(missing_ok=True)
     return self
 
