@@ -19,8 +19,9 @@ from .recipe import *
 from .distributed import *
 from .speed import *
 from .callback.pseudo import *
+from .callback.ssl import *
 from .predict import *
 from . import core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict
-from .callback import pseudo
+from .callback import pseudo, ssl
 
-__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, pseudo) for n in m.__all__]  # what `import *` gives: every module's public names
+__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, pseudo, ssl) for n in m.__all__]  # what `import *` gives: every module's public names

@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #cd8d18ec
 from __future__ import annotations
-import json, os, sys, time, platform, shlex, inspect, signal, threading, traceback
+import argparse, json, os, sys, time, platform, shlex, inspect, signal, threading, traceback
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -15,9 +15,14 @@ from fastcore.script import anno_parser, store_true
 from .core import *
 
 # %% auto #0
-__all__ = ['ISSUES', 'cli_parser', 'run_cli', 'train', 'is_cli_run', 'train_main', 'predict', 'predict_main']
+__all__ = ['ISSUES', 'OnOff', 'cli_parser', 'run_cli', 'train', 'is_cli_run', 'train_main', 'predict', 'predict_main']
 
 # %% ../nbs/06_cli.ipynb #0d99467b
+class OnOff(argparse.BooleanOptionalAction):
+    "`--x` turns an option on, `--no_x` (or `--no-x`) off; not given: None (the command's default)."
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, not option_string.startswith(('--no-', '--no_')))
+
 def cli_parser(func, prog:str=None):
     "fastcore's `anno_parser` for `func`, with the flags spelled `--like_this` (the hyphenated spelling still works)."
     p = anno_parser(func, prog=prog)
@@ -96,14 +101,19 @@ def _check_train(a:dict)->dict:
         model = ifnone(a['model_name'], 'tiny-pretrained')
         a = {**a, 'train_dir': ifnone(a['train_dir'], data/'train'), 'test_dir': ifnone(a['test_dir'], data/'test'), 'use_pseudo_labels': True,
              'model_name': model, 'img_size': ifnone(a['img_size'], (32, 32)), 'lr': ifnone(a['lr'], 3e-3 if model == 'tiny' else 1e-3),
-             'head_init': ifnone(a['head_init'], 'zeroshot' if model == 'tiny-pretrained' else 'random')}
-    a = {**a, 'model_name': ifnone(a['model_name'], DEFAULT_MODEL), 'head_init': ifnone(a['head_init'], 'random'), 'img_size': _size2(ifnone(a['img_size'], (64, 64)), '--img_size'), 'lr': ifnone(a['lr'], 3e-6)}
+             'head_init': ifnone(a['head_init'], 'zeroshot' if model == 'tiny-pretrained' else 'random'), 'flip': ifnone(a['flip'], False), 'crop': ifnone(a['crop'], 1.)}
+    a = {**a, 'model_name': ifnone(a['model_name'], DEFAULT_MODEL), 'head_init': ifnone(a['head_init'], 'random'), 'img_size': _size2(ifnone(a['img_size'], (64, 64)), '--img_size'), 'lr': ifnone(a['lr'], 3e-6),
+         'flip': ifnone(a['flip'], True), 'crop': ifnone(a['crop'], 0.5), 'ssl_epochs': ifnone(a['ssl_epochs'], a['epochs'])}
     if a['train_dir'] is None: raise UserError("--train_dir is required (a folder with one sub-folder of images per class), or pass --demo")
-    for k in ('batch_size', 'epochs', 'pseudo_epochs'):
+    for k in ('batch_size', 'epochs', 'pseudo_epochs', 'ssl_epochs', 'ssl_mu'):
         if a[k] < 1: raise UserError(f"--{k} must be at least 1, got {a[k]}")
-    for k in ('lr', 'pseudo_lr'):
+    for k in ('lr', 'pseudo_lr', 'ssl_lr'):
         if a[k] is not None and not a[k] > 0: raise UserError(f"--{k} must be above 0, got {a[k]}")
-    if not 0 < a['pseudo_threshold'] <= 1: raise UserError(f"--pseudo_threshold must be in (0, 1], got {a['pseudo_threshold']}")
+    for k in ('pseudo_threshold', 'ssl_threshold', 'crop'):
+        if not 0 < a[k] <= 1: raise UserError(f"--{k} must be in (0, 1], got {a[k]}")
+    if a['ssl_lambda'] < 0: raise UserError(f"--ssl_lambda must be at least 0, got {a['ssl_lambda']}")
+    if a['ssl'] is not None and a['test_dir'] is None and a['unlabelled_dir'] is None: raise UserError("--ssl needs unlabelled images: pass --test_dir or --unlabelled_dir")
+    if a['unlabelled_dir'] is not None and a['ssl'] is None: raise UserError("--unlabelled_dir is for the semi-supervised stage: add --ssl fixmatch, flexmatch or freematch")
     if (out/'best_model').exists() and not a['overwrite'] and not a['resume']:
         raise UserError(f"output_dir '{out}' already holds a model (best_model/): pass --overwrite to replace it, --resume to continue its run, or another --output_dir")
     if (a['wise_alpha'] is not None or a['wise_search']) and a['head_init'] != 'zeroshot': raise UserError("--wise_alpha and --wise_search need --head_init zeroshot")
@@ -116,6 +126,10 @@ def _check_train(a:dict)->dict:
         if test_dir.resolve().is_relative_to(train_dir.resolve()):
             raise UserError(f"--test_dir '{test_dir}' is inside --train_dir '{train_dir}', whose sub-folders are the classes: pass the folder that holds one sub-folder per class (such as {train_dir/'train'})")
         if not find_images(test_dir): raise UserError(f"--test_dir '{test_dir}' has no images: add images or pass another folder")
+    if a['unlabelled_dir'] is not None:
+        u = check_folder(a['unlabelled_dir'], '--unlabelled_dir')
+        if u.resolve().is_relative_to(train_dir.resolve()): raise UserError(f"--unlabelled_dir '{u}' is inside --train_dir '{train_dir}': pass a folder of images that are not labelled")
+        if not find_images(u): raise UserError(f"--unlabelled_dir '{u}' has no images: add images or pass another folder")
     return a
 
 def train(train_dir:str=None,          # folder with one sub-folder of images per class
@@ -130,9 +144,19 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           pseudo_threshold:float=0.9,  # keep test images predicted with a confidence above this
           pseudo_epochs:int=2,         # epochs of the pseudo-label stage
           pseudo_lr:float=None,        # peak lr of the pseudo-label stage (default: half of lr)
+          ssl:Annotated[str, "semi-supervised stage", dict(choices=['fixmatch', 'flexmatch', 'freematch'])]=None, # a semi-supervised stage on the unlabelled images after the first stage: fixmatch, flexmatch or freematch (off by default)
+          ssl_epochs:int=None,         # epochs of the semi-supervised stage (passes over the labelled images; default: --epochs)
+          ssl_mu:int=1,                # unlabelled images per labelled image in each step of the semi-supervised stage
+          ssl_threshold:float=0.95,    # confidence a pseudo-label needs in the semi-supervised stage (FixMatch; FlexMatch's highest; FreeMatch adapts its own)
+          ssl_lambda:float=1.,         # weight of the unlabelled loss
+          ssl_lr:float=None,           # peak lr of the semi-supervised stage (default: --lr)
+          unlabelled_dir:str=None,     # another folder of unlabelled images for the semi-supervised stage (besides --test_dir)
+          keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best', # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
           warmup_pct:float=0.1,        # share of each stage's steps spent warming up
           ra_magnitude:int=7,          # RandAugment magnitude (0-30; 0 turns augmentation off)
           ra_ops:int=2,                # RandAugment operations per image
+          flip:Annotated[bool, "flip", dict(action=OnOff)]=None, # random horizontal flips of training images (default on; off with --demo: a flipped 2 is not a 2)
+          crop:float=None,             # random resized crops of training images, area from CROP to 1 (default 0.5; 1: off, and off with --demo)
           valid_pct:float=0.2,         # share of the labelled images held out for validation
           seed:int=42,                 # seed of the split, the head and the augmentation
           num_workers:int=0,           # DataLoader workers (images are decoded once up front: 0 is usually fastest)
@@ -197,7 +221,7 @@ def _start_record(out:Path, a:dict, resume:bool):
     if not a['quiet']: print(f"train_dir '{a['train_dir']}': {a['n_images']} images", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     if a['overwrite']:
-        for f in ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'checkpoint.pth'): (out/f).unlink(missing_ok=True)
+        for f in ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth'): (out/f).unlink(missing_ok=True)
     now = dict(command=_command() if is_cli_run() else None, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
     if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
     else: run = dict(now, args={k: a[k] for k in _run_flags()}, seed=a['seed'], versions=_versions())
@@ -218,13 +242,15 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
     import torch
     from clip_nbdev.data import clip_dls
     from clip_nbdev.learner import clip_learner, EpochLines
-    from clip_nbdev.recipe import Recipe
+    import pandas as pd
+    from clip_nbdev.recipe import Recipe, SSLStage
     from clip_nbdev.distributed import rank0_first, leave_process_group
     seed_everything(a['seed'])
     dls = rank0_first(clip_dls, a['train_dir'], img_size=a['img_size'], bs=a['batch_size'], valid_pct=a['valid_pct'], seed=a['seed'], n_ops=a['ra_ops'],
-                      magnitude=a['ra_magnitude'], num_workers=a['num_workers'], cache_dir=a['cache_dir'])
+                      magnitude=a['ra_magnitude'], flip=a['flip'], crop=a['crop'] if a['crop'] < 1 else None,
+                      num_workers=a['num_workers'], cache_dir=a['cache_dir'])
     learn = clip_learner(dls, a['model_name'], output_dir=out, lr=a['lr'], precision=a['precision'], seed=a['seed'], head=a['head'], head_init=a['head_init'], llrd=a['llrd'],
-                         ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], progress=False if a['quiet'] else None)
+                         ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], keep=a['keep'], progress=False if a['quiet'] else None)
     if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
     if a['demo'] and a['head_init'] == 'zeroshot' and not resume and _rank() == 0:
@@ -233,8 +259,13 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
         print(f"zero-shot accuracy of {a['model_name']} on the held-out digits, before any training: {acc:.4f}", flush=True)
     if a['quiet']: learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
     if world > 1: seed_everything(a['seed'] + _rank())  # each process its own augmentations
+    ssl = None
+    if a['ssl'] is not None:
+        truth = dict(pd.read_csv(Path(a['test_dir']).parent/'test_labels.csv', dtype=str).values) if a['demo'] else None  # the pseudo_acc column
+        ssl = SSLStage([d for d in (a['test_dir'], a['unlabelled_dir']) if d is not None], a['ssl_epochs'], ifnone(a['ssl_lr'], a['lr']), a['ssl'], a['ssl_mu'],
+                       a['ssl_threshold'], a['ssl_lambda'], truth=truth, warmup_pct=a['warmup_pct'], seed=a['seed'])
     recipe = Recipe.original(a['test_dir'] if a['use_pseudo_labels'] else None, a['epochs'], a['lr'], a['pseudo_epochs'], a['pseudo_lr'],
-                             a['pseudo_threshold'], a['freeze_epochs'], a['warmup_pct'])
+                             a['pseudo_threshold'], a['freeze_epochs'], a['warmup_pct'], ssl=ssl)
     seen, t = _images_seen(), time.time()
     with learn.distrib_ctx(cpu=not torch.cuda.is_available()) if world > 1 else nullcontext(), learn.added_cbs(seen):
         learn.fit_recipe(recipe, resume=resume, keep_checkpoint=True, verbose=not a['quiet'])
@@ -257,6 +288,8 @@ def _results(learn, a:dict, out:Path, seen:int, t_fit:float, world:int, t0:float
     if a['use_pseudo_labels']:
         with atomic_write(out/'pseudo_labels.csv') as f: learn.pseudo_record.to_csv(f, index=False)
         added = int(learn.pseudo_record.n_added.sum())
+    if a['ssl'] is not None:
+        with atomic_write(out/'ssl.csv') as f: pd.DataFrame(learn.ssl_rows).to_csv(f, index=False)
     learn.load_best()
     best = [o for o in learn.cbs if isinstance(o, SaveBestModel)][0]
     acc, wise = float(best.best), None
@@ -265,12 +298,13 @@ def _results(learn, a:dict, out:Path, seen:int, t_fit:float, world:int, t0:float
         with atomic_write(out/'wise_ft.csv') as f: wise.to_csv(f, index=False)
         save_clip_model(learn.model, out/'best_model', learn.dls.vocab, img_size=a['img_size'])
         acc = float(wise.set_index('alpha').accuracy[learn.wise_alpha])
-    s = dict(best_accuracy=acc, best_epoch=best.best_epoch, best_stage=best.best_stage, epochs=a['epochs'],
+    s = dict(best_accuracy=acc, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=a['keep'], best_reason=best.why, epochs=a['epochs'],
+             ssl=a['ssl'], ssl_epochs=a['ssl_epochs'] if a['ssl'] else 0,
              pseudo_epochs=a['pseudo_epochs'] if a['use_pseudo_labels'] else 0, pseudo_labels_added=added,
              n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), classes=list(learn.dls.vocab),
              train_images_per_s=round(seen / t_fit, 1), train_images_seen=seen, world_size=world, resumed=a['resume'],
              model_name=str(a['model_name']), img_size=list(a['img_size']),
-             options={k: a[k] for k in ('head_init', 'llrd', 'ema', 'freeze_epochs', 'label_smoothing')},
+             options={k: a[k] for k in ('head_init', 'llrd', 'ema', 'freeze_epochs', 'label_smoothing', 'flip', 'crop', 'ssl_mu', 'ssl_threshold', 'ssl_lambda')},
              wise_alpha=learn.wise_alpha if wise is not None else None)
     if a['test_dir'] is not None:
         preds = learn.export_preds(a['test_dir'], out/'predictions.csv', tta=a['tta'])
