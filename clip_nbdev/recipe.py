@@ -107,7 +107,7 @@ class PseudoLabelRound(Stage):
                           "Lower pseudo_threshold or train the first stage longer.")
         return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
-# %% ../nbs/03a_recipe.ipynb #efaa7fbd
+# %% ../nbs/03a_recipe.ipynb #c24fbf41
 def _truth_idx(items, truth, vocab)->list:
     "The class index of each of `items` in `truth` (file name or path -> class name), -1 where unknown."
     if truth is None: return None
