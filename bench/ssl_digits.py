@@ -8,8 +8,12 @@ with their true labels as the test set. Every method trains `2 x --epochs` epoch
 batch 16, the library's RandAugment, no flip and no crop: a flipped 2 is not a 2):
 
 - control: `--epochs` x 2 on the labelled images alone (one stage);
+- control_steps: `--epochs`, then the SSL stage with its unlabelled loss weighted 0: the same steps on the same labelled
+  batches as the SSL stage (with `--ssl_epoch unlabelled`, many more steps than the control);
 - offline: `--epochs`, then the recipe's pseudo-label round (test pool predicted above 0.9) for `--epochs`;
-- fixmatch / flexmatch / freematch: `--epochs`, then an `SSLStage` of `--epochs` (mu `--mu`).
+- fixmatch / flexmatch / freematch: `--epochs`, then an `SSLStage` of `--epochs` (mu `--mu`), each epoch a pass over the
+  labelled images (`--ssl_epoch labelled`, a few steps when there are few labels) or over the unlabelled pool
+  (`--ssl_epoch unlabelled`: the labelled batches cycled, as many steps as the offline round takes).
 
 Each is scored on the test set twice: with the model the command would write (`keep='best'`: the best validation
 accuracy, ties to the lower validation loss and then the later epoch) and with the last weights. The mask rate and
@@ -28,7 +32,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.all import first, risinstance
 from clip_nbdev.all import *
 
-METHODS = ('control', 'offline', 'fixmatch', 'flexmatch', 'freematch')
+METHODS = ('control', 'control_steps', 'offline', 'fixmatch', 'flexmatch', 'freematch')
 
 def split(digits:Path, root:Path, n:int, seed:int)->tuple:
     "`n` labelled training digits (n/10 per class) under root/lab/<class>/, the others under root/unl/; the unlabelled ones' true classes."
@@ -60,9 +64,10 @@ def accuracy_on(learn, test_dir:Path, truth:pd.Series)->float:
 def run(method:str, a, lab:Path, unl:Path, unl_truth:dict, seed:int, test_dir:Path, truth:pd.Series, out:Path)->dict:
     learn = make_learner(a, lab, seed, out)
     E = a.epochs
+    ssl = lambda algo, lam=1.: SSLStage(unl, E, a.lr, algo=algo, mu=a.mu, threshold=a.threshold, lam=lam, truth=unl_truth, seed=seed, epoch=a.ssl_epoch)
     stages = {'control': [FineTune(2 * E)],
-              'offline': [FineTune(E), PseudoLabelRound(unl, E, a.lr, threshold=0.9)]}.get(method) or \
-             [FineTune(E), SSLStage(unl, E, a.lr, algo=method, mu=a.mu, threshold=a.threshold, truth=unl_truth, seed=seed)]
+              'control_steps': [FineTune(E), ssl('fixmatch', lam=0.)],  # the SSL stage's steps and labelled batches, without its unlabelled loss
+              'offline': [FineTune(E), PseudoLabelRound(unl, E, a.lr, threshold=0.9)]}.get(method) or [FineTune(E), ssl(method)]
     with learn.no_logging(): learn.fit_recipe(Recipe(stages), checkpoint=False, verbose=False)
     row = dict(acc_last=accuracy_on(learn, test_dir, truth))
     best = first(learn.cbs, risinstance(SaveBestModel))
@@ -91,7 +96,7 @@ def table(df:pd.DataFrame)->str:
     g = df.groupby('method', sort=False)
     base_k, base_l = g.acc_kept.mean()['control'], g.acc_last.mean()['control']
     for m, x in g:
-        ssl = 'mask_rate' in x and x.mask_rate.notna().any()
+        ssl = 'mask_rate' in x and x.mask_rate.notna().any() and m != 'control_steps'
         lines.append(f"| {m} | {x.acc_kept.mean():.3f} ± {x.acc_kept.std():.3f} | {100 * (x.acc_kept.mean() - base_k):+.1f} pp | {x.acc_last.mean():.3f} ± {x.acc_last.std():.3f} | "
                      f"{100 * (x.acc_last.mean() - base_l):+.1f} pp | {', '.join(x.kept_stage)} | {x.mask_rate.mean():.2f} | {x.pseudo_acc.mean():.3f} |" if ssl else
                      f"| {m} | {x.acc_kept.mean():.3f} ± {x.acc_kept.std():.3f} | {100 * (x.acc_kept.mean() - base_k):+.1f} pp | {x.acc_last.mean():.3f} ± {x.acc_last.std():.3f} | "
@@ -106,6 +111,7 @@ def main():
     ap.add_argument('--lr', type=float, default=None, help='default 1e-3 (tiny-pretrained) or 3e-3 (tiny)')
     ap.add_argument('--mu', type=int, default=2)
     ap.add_argument('--threshold', type=float, default=0.95)
+    ap.add_argument('--ssl_epoch', default='labelled', choices=['labelled', 'unlabelled'], help="what an SSL epoch passes over (the offline round's epochs pass over the pool)")
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     ap.add_argument('--methods', nargs='+', default=list(METHODS))
     ap.add_argument('--threads', type=int, default=None)
@@ -115,7 +121,7 @@ def main():
     a = ap.parse_args()
     if a.smoke: a.seeds, a.n_labelled, a.epochs, a.mu = [0], 100, 1, 1
     a.lr = a.lr or (3e-3 if a.model == 'tiny' else 1e-3)
-    a.out = a.out or Path(__file__).parent/'results'/f'ssl-digits-{a.model}-{a.n_labelled}-{platform.machine()}-{time.strftime("%Y-%m-%d")}.json'
+    a.out = a.out or Path(__file__).parent/'results'/f'ssl-digits-{a.model}-{a.n_labelled}{"-per-unlabelled" if a.ssl_epoch == "unlabelled" else ""}-{platform.machine()}-{time.strftime("%Y-%m-%d")}.json'
     if a.threads: torch.set_num_threads(a.threads)
     tmp = Path(tempfile.mkdtemp())
     digits = digits_folder(tmp/'digits', words=True)
@@ -127,7 +133,7 @@ def main():
         for m in a.methods:
             t0 = time.time()
             r = run(m, a, lab, unl, unl_truth, seed, digits/'test', truth, tmp/'run')
-            rows.append(dict(model=a.model, n_labelled=a.n_labelled, epochs=a.epochs, method=m, seed=seed, **r, seconds=round(time.time() - t0, 1)))
+            rows.append(dict(model=a.model, n_labelled=a.n_labelled, epochs=a.epochs, ssl_epoch=a.ssl_epoch, method=m, seed=seed, **r, seconds=round(time.time() - t0, 1)))
             print({k: (round(x, 4) if isinstance(x, float) else x) for k,x in rows[-1].items()}, flush=True)
     df = pd.DataFrame(rows)
     print(table(df))

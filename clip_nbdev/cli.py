@@ -150,6 +150,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           ssl_threshold:float=0.95,    # confidence a pseudo-label needs in the semi-supervised stage (FixMatch; FlexMatch's highest; FreeMatch adapts its own)
           ssl_lambda:float=1.,         # weight of the unlabelled loss
           ssl_lr:float=None,           # peak lr of the semi-supervised stage (default: --lr)
+          ssl_epoch:Annotated[str, "what an epoch passes over", dict(choices=['labelled', 'unlabelled'])]='labelled', # an epoch of the semi-supervised stage passes over the labelled images (each batch with mu x batch unlabelled ones), or over the unlabelled ones (the labelled batches cycled)
           unlabelled_dir:str=None,     # another folder of unlabelled images for the semi-supervised stage (besides --test_dir)
           keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best', # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
           warmup_pct:float=0.1,        # share of each stage's steps spent warming up
@@ -263,7 +264,7 @@ def _fit(a:dict, out:Path, resume:bool, world:int):
     if a['ssl'] is not None:
         truth = dict(pd.read_csv(Path(a['test_dir']).parent/'test_labels.csv', dtype=str).values) if a['demo'] else None  # the pseudo_acc column
         ssl = SSLStage([d for d in (a['test_dir'], a['unlabelled_dir']) if d is not None], a['ssl_epochs'], ifnone(a['ssl_lr'], a['lr']), a['ssl'], a['ssl_mu'],
-                       a['ssl_threshold'], a['ssl_lambda'], truth=truth, warmup_pct=a['warmup_pct'], seed=a['seed'])
+                       a['ssl_threshold'], a['ssl_lambda'], truth=truth, warmup_pct=a['warmup_pct'], epoch=a['ssl_epoch'], seed=a['seed'])
     recipe = Recipe.original(a['test_dir'] if a['use_pseudo_labels'] else None, a['epochs'], a['lr'], a['pseudo_epochs'], a['pseudo_lr'],
                              a['pseudo_threshold'], a['freeze_epochs'], a['warmup_pct'], ssl=ssl)
     seen, t = _images_seen(), time.time()
@@ -304,7 +305,7 @@ def _results(learn, a:dict, out:Path, seen:int, t_fit:float, world:int, t0:float
              n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), classes=list(learn.dls.vocab),
              train_images_per_s=round(seen / t_fit, 1), train_images_seen=seen, world_size=world, resumed=a['resume'],
              model_name=str(a['model_name']), img_size=list(a['img_size']),
-             options={k: a[k] for k in ('head_init', 'llrd', 'ema', 'freeze_epochs', 'label_smoothing', 'flip', 'crop', 'ssl_mu', 'ssl_threshold', 'ssl_lambda')},
+             options={k: a[k] for k in ('head_init', 'llrd', 'ema', 'freeze_epochs', 'label_smoothing', 'flip', 'crop', 'ssl_mu', 'ssl_threshold', 'ssl_lambda', 'ssl_epoch')},
              wise_alpha=learn.wise_alpha if wise is not None else None)
     if a['test_dir'] is not None:
         preds = learn.export_preds(a['test_dir'], out/'predictions.csv', tta=a['tta'])

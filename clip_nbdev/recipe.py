@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/recipe.html.md"""
 
 # %% ../nbs/03a_recipe.ipynb #173c1936
 from __future__ import annotations
-import warnings
+import math, warnings
 from pathlib import Path
 import pandas as pd, torch
 from fastcore.all import *
@@ -107,7 +107,7 @@ class PseudoLabelRound(Stage):
                           "Lower pseudo_threshold or train the first stage longer.")
         return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
-# %% ../nbs/03a_recipe.ipynb #c24fbf41
+# %% ../nbs/03a_recipe.ipynb #ff19f99e
 def _truth_idx(items, truth, vocab)->list:
     "The class index of each of `items` in `truth` (file name or path -> class name), -1 where unknown."
     if truth is None: return None
@@ -128,9 +128,12 @@ class SSLStage(Stage):
                  truth=None,             # true classes of unlabelled images (file name -> class), for the `pseudo_acc` column
                  warmup_pct:float=0.1,   # share of the steps spent warming up
                  keep:str|None=None,     # the model kept during this stage: 'best', 'last' (None: the learner's)
+                 epoch:str='labelled',   # an epoch: a pass over the 'labelled' images, or over the 'unlabelled' ones (the labelled batches cycled)
                  **kwargs                # passed to `SSLCallback` (views, ema_teacher, momentum, fairness, warmup, seed)
                 ):
         super().__init__(n_epoch, lr, warmup_pct, keep)
+        if epoch not in ('labelled', 'unlabelled'): raise UserError(f"an ssl epoch is a pass over the 'labelled' or the 'unlabelled' images, got {epoch!r}")
+        self.epoch = epoch
         SSLCallback([Path('x')], algo, mu, threshold, lam)  # checks the options now, before anything is decoded
         store_attr('unlabelled,algo,mu,threshold,lam,truth,kwargs')
     def _items(self, learn)->L:
@@ -146,15 +149,28 @@ class SSLStage(Stage):
         if not items: raise UserError("no unlabelled images to train the semi-supervised stage on: pass a folder of images that are not in the validation set")
         return items.map(Path)
     def before(self, learn, state=None):
-        self.cb = None
+        self.cb, self.orig_dl = None, learn.dls.loaders[0]
         items = self._items(learn)
         self.cb = SSLCallback(items, self.algo, self.mu, self.threshold, self.lam, truth=_truth_idx(items, self.truth, learn.dls.vocab), **self.kwargs)
         if state is not None: self.cb.load_state(state)
-        return [self.cb]
+        self.repeat = self._repeat(learn, len(items))
+        return [self.cb] + ([self.repeat] if self.repeat is not None else [])
+    def _repeat(self, learn, n_unlabelled:int):
+        "With `epoch='unlabelled'`: a callback that trains on the labelled images repeated so that an epoch passes over this process's unlabelled share."
+        dl = learn.dls.train
+        steps = math.ceil(n_unlabelled / max(num_distrib(), 1) / (self.mu * dl.bs))
+        reps = math.ceil(steps / max(len(dl), 1))
+        if self.epoch == 'labelled' or reps <= 1: return None
+        x_tl, y_tl = dl.dataset.tls
+        labelled = L(x_tl.items)
+        targets = tensor([learn.dls.vocab.o2i[y_tl.tfms.fs[0](f)] for f in labelled])
+        return PseudoLabelCallback(labelled * (reps - 1), targets.repeat(reps - 1))
     def after(self, learn):
-        if self.cb is not None: self.cb.restore()
+        if self.cb is None: return
+        self.cb.restore()
+        learn.dls.loaders[0] = self.orig_dl  # (as a pseudo-label round: the labelled loader back, even after a failed fit)
     def state(self): return self.cb.state() if self.cb is not None else None
-    def __repr__(self): return f"SSLStage({self.algo}, mu {self.mu}: {self.n_epoch} epochs, lr {self.lr if self.lr is not None else 'default'})"
+    def __repr__(self): return f"SSLStage({self.algo}, mu {self.mu}: {self.n_epoch} epochs over the {self.epoch} images, lr {self.lr if self.lr is not None else 'default'})"
 
 # %% ../nbs/03a_recipe.ipynb #3aa58aa2
 class Recipe(L):
