@@ -111,7 +111,7 @@ def main():
     ap.add_argument('--lr', type=float, default=None, help='default 1e-3 (tiny-pretrained) or 3e-3 (tiny)')
     ap.add_argument('--mu', type=int, default=2)
     ap.add_argument('--threshold', type=float, default=0.95)
-    ap.add_argument('--ssl_epoch', default='labelled', choices=['labelled', 'unlabelled'], help="what an SSL epoch passes over (the offline round's epochs pass over the pool)")
+    ap.add_argument('--ssl_epoch', default='unlabelled', choices=['labelled', 'unlabelled'], help="what an SSL epoch passes over (the offline round's epochs pass over the pool)")
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     ap.add_argument('--methods', nargs='+', default=list(METHODS))
     ap.add_argument('--threads', type=int, default=None)

@@ -145,12 +145,12 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           pseudo_epochs:int=2,         # epochs of the pseudo-label stage
           pseudo_lr:float=None,        # peak lr of the pseudo-label stage (default: half of lr)
           ssl:Annotated[str, "semi-supervised stage", dict(choices=['fixmatch', 'flexmatch', 'freematch'])]=None, # a semi-supervised stage on the unlabelled images after the first stage: fixmatch, flexmatch or freematch (off by default)
-          ssl_epochs:int=None,         # epochs of the semi-supervised stage (passes over the labelled images; default: --epochs)
+          ssl_epochs:int=None,         # epochs of the semi-supervised stage (each a pass over the images --ssl_epoch says; default: --epochs)
           ssl_mu:int=1,                # unlabelled images per labelled image in each step of the semi-supervised stage
           ssl_threshold:float=0.95,    # confidence a pseudo-label needs in the semi-supervised stage (FixMatch; FlexMatch's highest; FreeMatch adapts its own)
           ssl_lambda:float=1.,         # weight of the unlabelled loss
           ssl_lr:float=None,           # peak lr of the semi-supervised stage (default: --lr)
-          ssl_epoch:Annotated[str, "what an epoch passes over", dict(choices=['labelled', 'unlabelled'])]='labelled', # an epoch of the semi-supervised stage passes over the labelled images (each batch with mu x batch unlabelled ones), or over the unlabelled ones (the labelled batches cycled)
+          ssl_epoch:Annotated[str, "what an epoch passes over", dict(choices=['labelled', 'unlabelled'])]='unlabelled', # an epoch of the semi-supervised stage passes over the unlabelled images (the labelled batches cycled; many more steps than a supervised epoch when labels are few), or over the labelled ones
           unlabelled_dir:str=None,     # another folder of unlabelled images for the semi-supervised stage (besides --test_dir)
           keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best', # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
           warmup_pct:float=0.1,        # share of each stage's steps spent warming up

@@ -107,7 +107,7 @@ class PseudoLabelRound(Stage):
                           "Lower pseudo_threshold or train the first stage longer.")
         return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
-# %% ../nbs/03a_recipe.ipynb #36da7678
+# %% ../nbs/03a_recipe.ipynb #f0bf3ab9
 def _truth_idx(items, truth, vocab)->list:
     "The class index of each of `items` in `truth` (file name or path -> class name), -1 where unknown."
     if truth is None: return None
@@ -128,7 +128,7 @@ class SSLStage(Stage):
                  truth=None,             # true classes of unlabelled images (file name -> class), for the `pseudo_acc` column
                  warmup_pct:float=0.1,   # share of the steps spent warming up
                  keep:str|None=None,     # the model kept during this stage: 'best', 'last' (None: the learner's)
-                 epoch:str='labelled',   # an epoch: a pass over the 'labelled' images, or over the 'unlabelled' ones (the labelled batches cycled)
+                 epoch:str='unlabelled', # an epoch: a pass over the 'unlabelled' images (the labelled batches cycled), or over the 'labelled' ones
                  **kwargs                # passed to `SSLCallback` (views, ema_teacher, momentum, fairness, warmup, seed)
                 ):
         super().__init__(n_epoch, lr, warmup_pct, keep)
@@ -156,7 +156,7 @@ class SSLStage(Stage):
         self.repeat = self._repeat(learn, len(items))
         return [self.cb] + ([self.repeat] if self.repeat is not None else [])
     def _repeat(self, learn, n_unlabelled:int):
-        "With `epoch='unlabelled'`: a callback that trains on the labelled images repeated so that an epoch passes over this process's unlabelled share."
+        "With `epoch='unlabelled'`: a callback that trains on the labelled images repeated so that an epoch passes over this process's unlabelled share (None if one pass over them is as long)."
         dl = learn.dls.train
         steps = math.ceil(n_unlabelled / max(num_distrib(), 1) / (self.mu * dl.bs))
         reps = math.ceil(steps / max(len(dl), 1))
