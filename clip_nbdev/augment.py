@@ -70,7 +70,7 @@ class RandAugment(Transform):
             x[i] = self.tv._apply_image_or_video_transform(x[i], name, mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
         return TensorImage(x.clamp_(0, 1))
 
-# %% ../nbs/01a_augment.ipynb #d9a04ef4
+# %% ../nbs/01a_augment.ipynb #7daa4acd
 def random_crop_mat(x:Tensor,           # a batch of images (only its size, device and dtype are used)
                     min_scale:float=1., # smallest area of a crop, as a share of the image (1: no zoom)
                     ratio=(3/4, 4/3),   # range of a crop's aspect ratio (width / height), drawn log-uniformly
@@ -105,7 +105,7 @@ class FlipCrop(AffineCoordTfm):
         else: super().before_call(b, split_idx)
     def __repr__(self): return f"FlipCrop(flip={self.flip}, crop={self.crop}, pad={self.pad})"
 
-# %% ../nbs/01a_augment.ipynb #35a9d807
+# %% ../nbs/01a_augment.ipynb #be1f4a61
 class Cutout(Transform):
     "Per image, set a square of random side up to `size` of the image, centred anywhere, to 0 (the mean, after `Normalize`)."
     split_idx, order = 0, 100  # training batches, after Normalize

@@ -144,7 +144,7 @@ class EpochLines(Callback):
         vals = ' '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,v in zip(self.recorder.metric_names[1:], log[1:]))
         print(f"epoch {log[0]}/{self.n_epoch} {self.learn.stage}: {vals}", flush=True)
 
-# %% ../nbs/03_learner.ipynb #7d97e053
+# %% ../nbs/03_learner.ipynb #3694f7e4
 def check_keep(keep:str)->str:
     "`keep` if it is 'best' or 'last'; a `UserError` otherwise."
     if keep not in ('best', 'last'): raise UserError(f"keep must be 'best' or 'last', got {keep!r}")

@@ -107,7 +107,7 @@ class PseudoLabelRound(Stage):
                           "Lower pseudo_threshold or train the first stage longer.")
         return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
-# %% ../nbs/03a_recipe.ipynb #f0bf3ab9
+# %% ../nbs/03a_recipe.ipynb #b58700ab
 def _truth_idx(items, truth, vocab)->list:
     "The class index of each of `items` in `truth` (file name or path -> class name), -1 where unknown."
     if truth is None: return None
