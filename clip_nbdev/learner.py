@@ -172,11 +172,12 @@ class SaveBestModel(TrackerCallback):
         self.trained = False
         vals, names = self.recorder.values[-1], list(self.recorder.metric_names[1:])
         val, loss, m = vals[self.idx], vals[names.index('valid_loss')], self.monitor
+        better = self.comp(val - self.min_delta, self.best)
         tie = val == self.best and (m == 'valid_loss' or self.best_loss is None or loss <= self.best_loss)
         if self.keep == 'last': self.why = f"keep='last': the last epoch of stage {self.learn.stage} ({m} {val:.4f})"
-        elif self.comp(val - self.min_delta, self.best): self.why = f"the best {m}: {val:.4f}" + (f" (before: {self.best:.4f})" if np.isfinite(self.best) else '')
+        elif better: self.why = f"the best {m}: {val:.4f}" + (f" (before: {self.best:.4f})" if np.isfinite(self.best) else '')
         elif tie: self.why = f"{m} {val:.4f} tied with the best" + ('' if m == 'valid_loss' else f"; validation loss {loss:.4f} <= {self.best_loss:.4f}") + ": the later epoch"
-        self.new_best = self.keep == 'last' or self.comp(val - self.min_delta, self.best) or tie
+        self.new_best = self.keep == 'last' or better or tie
         if self.new_best:
             self.best, self.best_loss = val, loss
             if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))

@@ -119,7 +119,7 @@ class SSLStage(Stage):
     name = 'ssl'
     def __init__(self,
                  unlabelled,             # a folder of unlabelled images, several folders, or a list of image files
-                 n_epoch:int,            # epochs: passes over the labelled images, each batch with `mu` x bs unlabelled images
+                 n_epoch:int,            # epochs, each a pass over the images `epoch` names
                  lr:float|None=None,     # peak lr
                  algo:str='fixmatch',    # 'fixmatch', 'flexmatch' or 'freematch'
                  mu:int=1,               # unlabelled images per labelled image in each step
@@ -134,7 +134,7 @@ class SSLStage(Stage):
         super().__init__(n_epoch, lr, warmup_pct, keep)
         if epoch not in ('labelled', 'unlabelled'): raise UserError(f"an ssl epoch is a pass over the 'labelled' or the 'unlabelled' images, got {epoch!r}")
         self.epoch = epoch
-        SSLCallback([Path('x')], algo, mu, threshold, lam)  # checks the options now, before anything is decoded
+        check_ssl(algo, mu, threshold, lam)  # now, before anything is decoded
         store_attr('unlabelled,algo,mu,threshold,lam,truth,kwargs')
     def _items(self, learn)->L:
         u = self.unlabelled

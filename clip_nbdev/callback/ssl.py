@@ -16,7 +16,7 @@ from ..augment import *
 from ..finetune import EMA
 
 # %% auto #0
-__all__ = ['SSL_ALGOS', 'flexmatch_thresholds', 'FreeMatchState', 'SSLCallback']
+__all__ = ['SSL_ALGOS', 'flexmatch_thresholds', 'FreeMatchState', 'check_ssl', 'SSLCallback']
 
 # %% ../../nbs/04b_callback.ssl.ipynb #2e5d99ac
 def flexmatch_thresholds(status:Tensor,       # per unlabelled image: the class it was last predicted with confidence >= `threshold`, or -1
@@ -51,6 +51,13 @@ class FreeMatchState:
 # %% ../../nbs/04b_callback.ssl.ipynb #b26faad2
 SSL_ALGOS = ('fixmatch', 'flexmatch', 'freematch')
 
+def check_ssl(algo:str, mu:int, threshold:float, lam:float):
+    "A one-line `UserError` unless the options of a semi-supervised stage are valid."
+    if algo not in SSL_ALGOS: raise UserError(f"ssl algorithm must be one of {', '.join(SSL_ALGOS)}; got {algo!r}")
+    if mu < 1 or int(mu) != mu: raise UserError(f"ssl mu must be a whole number of at least 1, got {mu}")
+    if not 0 < threshold <= 1: raise UserError(f"ssl threshold must be in (0, 1], got {threshold}")
+    if lam < 0: raise UserError(f"ssl lambda must be at least 0, got {lam}")
+
 class SSLCallback(Callback):
     "Consistency training on unlabelled `items` with every training batch: FixMatch, FlexMatch or FreeMatch."
     order = 0  # after PlainTensors (-20); before MixedPrecision's after_pred (10) and the Recorder (50)
@@ -68,10 +75,7 @@ class SSLCallback(Callback):
                  warmup:bool=True,         # FlexMatch's threshold warm-up
                  seed:int=0                # seed of the unlabelled images' order
                 ):
-        if algo not in SSL_ALGOS: raise UserError(f"ssl algorithm must be one of {', '.join(SSL_ALGOS)}; got {algo!r}")
-        if mu < 1 or int(mu) != mu: raise UserError(f"ssl mu must be a whole number of at least 1, got {mu}")
-        if not 0 < threshold <= 1: raise UserError(f"ssl threshold must be in (0, 1], got {threshold}")
-        if lam < 0: raise UserError(f"ssl lambda must be at least 0, got {lam}")
+        check_ssl(algo, mu, threshold, lam)
         if not len(items): raise UserError("semi-supervised training needs unlabelled images; none were given")
         store_attr('algo,threshold,lam,views,ema_teacher,momentum,fairness,warmup'); self.mu = int(mu)
         self.items = L(items).map(Path)
