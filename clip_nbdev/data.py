@@ -8,7 +8,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/data.html.md"""
 from __future__ import annotations
 import json, os, warnings
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from PIL import Image, ImageOps
 from fastcore.all import *
 from fastai.data.all import *
@@ -19,8 +19,9 @@ from .core import *
 from .augment import *
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'DIGIT_WORDS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder',
-           'class_folder_items', 'CachedImage', 'clip_dls', 'clip_test_dl', 'digits_folder']
+__all__ = ['IMAGE_EXTS', 'ID_COLS', 'LABEL_COLS', 'DIGIT_WORDS', 'find_images', 'open_rgb', 'load_image', 'ImageCache',
+           'check_folder', 'class_folder_items', 'csv_items', 'CachedImage', 'kfold_split', 'clip_dls', 'clip_test_dl',
+           'digits_folder']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
@@ -181,6 +182,67 @@ def class_folder_items(train_dir,          # folder with one sub-folder of image
     if loose: warnings.warn(f"ignored {_plural(len(loose), 'image')} directly in train_dir '{train_dir}': put them in a class folder")
     return files, labels
 
+# %% ../nbs/01_data.ipynb #c7c1ba97
+ID_COLS = ('id', 'image', 'image_id', 'img', 'image_name', 'file', 'filename', 'file_name', 'fname', 'path', 'image_path', 'filepath')
+LABEL_COLS = ('label', 'labels', 'class', 'class_name', 'classname', 'target', 'category', 'y', 'breed', 'species')
+
+def _eg(xs, n=3)->str: return ', '.join(map(str, xs[:n])) + (', ...' if len(xs) > n else '')
+
+def _csv_col(df, given, names, what, flag, f, other=None)->str:
+    cols = list(df.columns)
+    if given is not None:
+        if given not in cols: raise UserError(f"train_csv '{f}' has no column '{given}' ({flag}): its columns are {', '.join(cols)}")
+        return given
+    hit = [c for c in cols if c.strip().lower() in names and c != other]
+    if hit: return hit[0]
+    rest = [c for c in cols if c != other]
+    if len(cols) == 2 and rest: return rest[0] if other is not None else cols[0]
+    raise UserError(f"train_csv '{f}': which column is the {what}? Its columns are {', '.join(cols)}: pass {flag}")
+
+def csv_items(train_csv,          # a CSV file with an id (file) column and a label column
+              image_dir,          # the folder the ids are relative to (searched recursively)
+              id_col:str=None,    # the id column (default: detected, e.g. `id`, `image`, `file`; or the first of two)
+              label_col:str=None  # the label column (default: detected, e.g. `label`, `class`, `target`; or the second of two)
+             )->tuple:
+    "`(files, labels)` of the images `train_csv` labels in `image_dir`, sorted by class then path, checked: what does not match is reported once and left out."
+    f = Path(train_csv)
+    if not f.is_file(): raise UserError(f"train_csv '{f}' does not exist: pass the CSV file of image ids and labels")
+    image_dir = check_folder(image_dir, 'image_dir')
+    try: df = pd.read_csv(f, dtype=str, keep_default_na=False, encoding='utf-8-sig')
+    except (ValueError, UnicodeDecodeError) as e: raise UserError(f"train_csv '{f}' is not a readable CSV ({str(e).strip().splitlines()[0]}): pass a comma-separated file with a header row") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    icol = _csv_col(df, id_col, ID_COLS, 'image id', '--id_col', f)
+    lcol = _csv_col(df, label_col, LABEL_COLS, 'label', '--label_col', f, other=icol)
+    if lcol == icol: raise UserError(f"train_csv '{f}': the id and the label column are both '{icol}': pass --id_col and --label_col")
+    ids, labs = df[icol].str.strip().tolist(), df[lcol].str.strip().tolist()
+    found = find_images(image_dir)
+    keys = {}
+    for fn in found:  # an id may be the relative path or the file name, with or without the extension
+        rel = fn.relative_to(image_dir).as_posix()
+        for k in (rel, os.path.splitext(rel)[0]): keys.setdefault(k, fn)
+        for k in (fn.name, fn.stem): keys[k] = fn if keys.get(k, fn) == fn else None  # a name shared by two files: ambiguous
+    files, labels, seen, missing, dup, nolab = [], {}, {}, [], [], []
+    for i, l in zip(ids, labs):
+        key = i[2:] if i.startswith('./') else i
+        fn = keys.get(key)
+        if key in seen: dup.append(i); continue
+        seen[key] = True
+        if not l: nolab.append(i); continue
+        if fn is None: missing.append(i); continue
+        if fn in labels: dup.append(i); continue
+        files.append(fn); labels[fn] = l
+    unlisted = [fn.relative_to(image_dir).as_posix() for fn in found if fn not in labels]
+    where = f"train_csv '{f}'"
+    if missing: warnings.warn(f"{where}: {_plural(len(missing), 'id')} with no image in image_dir '{image_dir}' (e.g. {_eg(missing)}): left out")
+    if dup: warnings.warn(f"{where}: {_plural(len(dup), 'repeated id')} (e.g. {_eg(dup)}): kept the first row of each")
+    if nolab: warnings.warn(f"{where}: {_plural(len(nolab), 'row')} with an empty '{lcol}' (e.g. {_eg(nolab)}): left out")
+    if unlisted and files: warnings.warn(f"image_dir '{image_dir}': {_plural(len(unlisted), 'image')} with no row in {where} (e.g. {_eg(unlisted)}): not used")
+    if not files: raise UserError(f"{where}: none of its {len(ids)} ids names an image in image_dir '{image_dir}' (e.g. {_eg(ids)}; found {_eg([o.name for o in found]) or 'no images'}): pass the folder the ids are relative to")
+    classes = sorted(set(labels.values()))
+    if len(classes) < 2: raise UserError(f"{where} labels its images with {_plural(len(classes), 'class')} ({', '.join(classes)}): a classifier needs at least two")
+    files = L(sorted(files, key=lambda o: (labels[o], o)))
+    return files, labels
+
 # %% ../nbs/01_data.ipynb #4969483e
 class CachedImage(Transform):
     "Look up an image file in `cache`: a uint8 `TensorImage` of shape (3, height, width)."
@@ -198,6 +260,24 @@ def _size2(img_size, flag='img_size'):
         raise UserError(f"{flag} must be two positive integers (height width), got {img_size!r}")
     return tuple(int(o) for o in sz)
 
+def kfold_split(ys,              # the class of each item
+                n_folds:int=5,   # number of folds (at least 2)
+                seed:int=42      # seed of the shuffle
+               )->list:
+    "The validation indices of each of `n_folds` folds: stratified by class (scikit-learn's `StratifiedKFold`, shuffled), every item in exactly one."
+    from sklearn.model_selection import StratifiedKFold, KFold
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2: raise UserError(f"folds must be a whole number of at least 2, got {n_folds!r}")
+    if n_folds > len(ys): raise UserError(f"{n_folds} folds need at least {n_folds} images, there are {len(ys)}: pass fewer folds")
+    few = min(Counter(ys).values()) < n_folds
+    kf = (KFold if few else StratifiedKFold)(n_folds, shuffle=True, random_state=seed)  # a class with fewer images than folds cannot be in every fold
+    return [np.sort(v) for _, v in kf.split(np.zeros(len(ys)), ys)]
+
+def _fold_splitter(ys, n_folds, fold, seed):
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < n_folds: raise UserError(f"fold must be one of 0 ... {n_folds - 1} ({n_folds} folds), got {fold!r}")
+    valid = set(kfold_split(ys, n_folds, seed)[fold].tolist())
+    def split(items): return [i for i in range(len(items)) if i not in valid], sorted(valid)
+    return split
+
 def _splitter(ys, valid_pct, seed):
     if not 0 < valid_pct < 1: raise UserError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}")
     counts, n_valid = Counter(ys), round(len(ys) * valid_pct)
@@ -206,7 +286,7 @@ def _splitter(ys, valid_pct, seed):
     return RandomSplitter(valid_pct, seed=seed)
 
 # %% ../nbs/01_data.ipynb #2b33339a
-def clip_dls(train_dir,                # folder with one sub-folder of images per class
+def clip_dls(train_dir,                # folder with one sub-folder of images per class (with `train_csv`: the folder of the images)
              img_size=(64,64),         # (height, width) the images are resized to, or one int for a square
              bs:int=8,                 # batch size
              valid_pct:float=0.2,      # share of the labelled images held out for validation
@@ -219,18 +299,26 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
              device=None,              # device of the batches (fastai's default: CUDA when available)
              cache:ImageCache|None=None, # an existing cache to reuse (must have the same `img_size`)
              cache_dir=None,           # keep the decoded images memory-mapped in this folder (for data larger than memory, and reuse across runs)
+             train_csv=None,           # a CSV of image ids (relative to `train_dir`) and labels, instead of class folders (see `csv_items`)
+             id_col:str=None,          # with `train_csv`: its id column (default: detected)
+             label_col:str=None,       # with `train_csv`: its label column (default: detected)
+             folds:int|None=None,      # k-fold cross-validation: the number of folds (`valid_pct` is then ignored)
+             fold:int=0,               # with `folds`: which fold (0 ... folds-1) is the validation set
              **kwargs                  # passed to `DataBlock.dataloaders`
             )->DataLoaders:
-    "Checked `DataLoaders` of a `train_dir/<class>/` folder: decoded once, RandAugment on training batches, CLIP-normalised."
+    "Checked `DataLoaders` of a `train_dir/<class>/` folder (or of a CSV of labels): decoded once, RandAugment on training batches, CLIP-normalised."
     sz = _size2(img_size)
-    files, labels = class_folder_items(train_dir, progress=False)  # the decoding below shows progress
+    if train_csv is not None: files, labels = csv_items(train_csv, train_dir, id_col, label_col)
+    else: files, labels = class_folder_items(train_dir, progress=False)  # the decoding below shows progress
     cache = ifnone(cache, ImageCache(sz, path=cache_dir))
     if cache.sz != sz: raise ValueError(f"the cache holds images of size {cache.sz}, not img_size {sz}")
     ok = cache.add(files)
     vocab = sorted(set(labels.values()))
     empty = [c for c in vocab if c not in {labels[f] for f in ok}]
-    if empty: raise UserError(f"class folder '{Path(train_dir)/empty[0]}' has no readable images: fix or remove them")
-    split = _splitter([labels[f] for f in ok], valid_pct, seed)
+    if empty: raise UserError(f"class {empty[0]} of train_csv '{train_csv}' has no readable images: fix or remove them" if train_csv is not None else
+                              f"class folder '{Path(train_dir)/empty[0]}' has no readable images: fix or remove them")
+    ys = [labels[f] for f in ok]
+    split = _splitter(ys, valid_pct, seed) if folds is None else _fold_splitter(ys, folds, fold, seed)
     n_train, n_valid = map(len, split(ok))
     if not n_valid: raise UserError(f"train_dir '{train_dir}' has {len(ok)} readable images: a validation split of valid_pct {valid_pct} holds none of them; add images or raise valid_pct")
     if bs > n_train:
@@ -243,6 +331,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
     dls.cache, dls.img_size, dls.train_dir, dls.flip, dls.crop = cache, sz, Path(train_dir), flip, crop
+    dls.train_csv, dls.folds, dls.fold = train_csv, folds, fold if folds is not None else None
     return dls
 
 # %% ../nbs/01_data.ipynb #0c0db03d
