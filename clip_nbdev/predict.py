@@ -67,10 +67,12 @@ def _natural_key(s:str):
     "Sort key of `s` that compares its digit runs as numbers: 'img_2.png' before 'img_10.png'."
     return [int(t) if i % 2 else t for i, t in enumerate(re.split(r'(\d+)', s))], s
 
-def predict_folder(model,                    # a `best_model` folder, or a loaded model (from `load_clip_model`)
+def _model_vocab(model)->list: return list(getattr(model, 'vocab', None) or [str(i) for i in range(model.head.out_features)])
+
+def predict_folder(model,                    # a `best_model` folder or a loaded model (from `load_clip_model`); or a list of them: an ensemble
                    test_dir,                 # folder of images to predict (searched recursively)
                    bs:int=64,                # batch size (at least 1)
-                   img_size=None,            # (height, width) to resize to (default: the size the model was trained at)
+                   img_size=None,            # (height, width) to resize to (default: the size each model was trained at)
                    tta:bool=False,           # average over the image and its horizontal flip
                    probs:bool=False,         # add one probability column per class
                    keep_unreadable:bool=False, # add unreadable images as rows with an empty label
@@ -78,24 +80,35 @@ def predict_folder(model,                    # a `best_model` folder, or a loade
                    precision:str='auto',     # 'auto', 'bf16', 'fp16' or 'fp32' (see `resolve_precision`)
                    cache:ImageCache|None=None # reuse already decoded images (must have the same size)
                   )->pd.DataFrame:
-    "Predict every image under `test_dir`: a DataFrame with `id`, `label`, `confidence` (and per-class probabilities), in natural order of `id`."
+    "Predict every image under `test_dir` with a model, or the mean probabilities of several: a DataFrame with `id`, `label`, `confidence` (and per-class probabilities), in natural order of `id`."
     _check_bs(bs)
-    if not isinstance(model, CLIPClassifier): model = load_clip_model(model)
-    pre = getattr(model, 'preprocess', {})
-    sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (model.img_size,)*2))
-    vocab = getattr(model, 'vocab', None) or [str(i) for i in range(model.head.out_features)]
+    models = list(model) if isinstance(model, (list, tuple, L)) else [model]
+    if not models: raise UserError("no model to predict with: pass at least one model_path")
     test_dir = check_folder(test_dir, 'test_dir')
     all_files = find_images(test_dir)
     if not all_files: raise UserError(f"test_dir '{test_dir}' has no images: add images or pass another folder")
-    cache = cache if cache is not None and cache.sz == sz else ImageCache(sz)
-    files = cache.add(all_files)
-    p = predict_images(model, cache, files, pre.get('mean', CLIP_MEAN), pre.get('std', CLIP_STD), bs=bs, tta=tta, device=device, precision=precision)
+    caches, p, vocab, first = {}, None, None, None
+    for k, m in enumerate(models):  # one model in memory at a time
+        name = f'model {k}' if isinstance(m, CLIPClassifier) else str(m)
+        if not isinstance(m, CLIPClassifier): m = load_clip_model(m)
+        pre = getattr(m, 'preprocess', {})
+        sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (m.img_size,)*2))
+        c = caches.setdefault(sz, cache if cache is not None and cache.sz == sz else ImageCache(sz))
+        files = c.add(all_files)
+        pk = predict_images(m, c, files, pre.get('mean', CLIP_MEAN), pre.get('std', CLIP_STD), bs=bs, tta=tta, device=device, precision=precision)
+        v = _model_vocab(m)
+        if vocab is None: vocab, first, p, ok = v, name, pk, list(files)
+        else:
+            if set(v) != set(vocab): raise UserError(f"model_path '{name}' has other classes than '{first}' ({', '.join(sorted(set(v) ^ set(vocab))[:5])} in one only): an ensemble needs models of the same classes")
+            if list(files) != ok: raise UserError(f"model_path '{name}' reads other images of test_dir than '{first}': predict with models of one image size")
+            p = p + pk[:, [v.index(o) for o in vocab]]
+    p = p / len(models)
     conf, idx = p.max(1)
-    df = pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in files],
+    df = pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in ok],
                        'label': [vocab[i] for i in idx.tolist()], 'confidence': conf.numpy()})
     if probs: df = pd.concat([df, pd.DataFrame(p.numpy(), columns=[f'prob_{v}' for v in vocab])], axis=1)
     if keep_unreadable:
-        bad = [f for f in all_files if f not in cache]
+        bad = [f for f in all_files if f not in set(ok)]
         if bad: df = pd.concat([df, pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in bad], 'label': ''})], ignore_index=True)
     return df.iloc[sorted(range(len(df)), key=lambda i: _natural_key(df['id'].iat[i]))].reset_index(drop=True)
 
