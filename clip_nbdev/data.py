@@ -182,7 +182,7 @@ def class_folder_items(train_dir,          # folder with one sub-folder of image
     if loose: warnings.warn(f"ignored {_plural(len(loose), 'image')} directly in train_dir '{train_dir}': put them in a class folder")
     return files, labels
 
-# %% ../nbs/01_data.ipynb #c7c1ba97
+# %% ../nbs/01_data.ipynb #e22f3161
 ID_COLS = ('id', 'image', 'image_id', 'img', 'image_name', 'file', 'filename', 'file_name', 'fname', 'path', 'image_path', 'filepath')
 LABEL_COLS = ('label', 'labels', 'class', 'class_name', 'classname', 'target', 'category', 'y', 'breed', 'species')
 
@@ -221,17 +221,18 @@ def csv_items(train_csv,          # a CSV file with an id (file) column and a la
         rel = fn.relative_to(image_dir).as_posix()
         for k in (rel, os.path.splitext(rel)[0]): keys.setdefault(k, fn)
         for k in (fn.name, fn.stem): keys[k] = fn if keys.get(k, fn) == fn else None  # a name shared by two files: ambiguous
-    files, labels, seen, missing, dup, nolab = [], {}, {}, [], [], []
+    files, labels, seen, listed, missing, dup, nolab = [], {}, {}, set(), [], [], []
     for i, l in zip(ids, labs):
         key = i[2:] if i.startswith('./') else i
         fn = keys.get(key)
         if key in seen: dup.append(i); continue
         seen[key] = True
+        if fn is not None: listed.add(fn)
         if not l: nolab.append(i); continue
         if fn is None: missing.append(i); continue
         if fn in labels: dup.append(i); continue
         files.append(fn); labels[fn] = l
-    unlisted = [fn.relative_to(image_dir).as_posix() for fn in found if fn not in labels]
+    unlisted = [fn.relative_to(image_dir).as_posix() for fn in found if fn not in listed]
     where = f"train_csv '{f}'"
     if missing: warnings.warn(f"{where}: {_plural(len(missing), 'id')} with no image in image_dir '{image_dir}' (e.g. {_eg(missing)}): left out")
     if dup: warnings.warn(f"{where}: {_plural(len(dup), 'repeated id')} (e.g. {_eg(dup)}): kept the first row of each")
@@ -331,7 +332,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
     dls.cache, dls.img_size, dls.train_dir, dls.flip, dls.crop = cache, sz, Path(train_dir), flip, crop
-    dls.train_csv, dls.folds, dls.fold = train_csv, folds, fold if folds is not None else None
+    dls.train_csv, dls.folds, dls.fold, dls.labels = train_csv, folds, fold if folds is not None else None, labels
     return dls
 
 # %% ../nbs/01_data.ipynb #0c0db03d

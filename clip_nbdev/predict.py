@@ -89,7 +89,7 @@ def predict_folder(model,                    # a `best_model` folder or a loaded
     if not all_files: raise UserError(f"test_dir '{test_dir}' has no images: add images or pass another folder")
     caches, p, vocab, first = {}, None, None, None
     for k, m in enumerate(models):  # one model in memory at a time
-        name = f'model {k}' if isinstance(m, CLIPClassifier) else str(m)
+        name = str(getattr(m.body, 'name_or_path', '') or f'model {k}') if isinstance(m, CLIPClassifier) else str(m)
         if not isinstance(m, CLIPClassifier): m = load_clip_model(m)
         pre = getattr(m, 'preprocess', {})
         sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (m.img_size,)*2))

@@ -73,11 +73,12 @@ class PseudoLabelRound(Stage):
                  soft:bool=False,             # train on the probability vectors instead of the argmax
                  min_threshold:float|None=None, # with `per_class`: the lowest threshold a class may get
                  warmup_pct:float=0.1,        # share of the steps spent warming up
-                 keep:str|None=None           # the model kept during this stage: 'best', 'last' (None: the learner's)
+                 keep:str|None=None,          # the model kept during this stage: 'best', 'last' (None: the learner's)
+                 probs=None                   # a function `(items, vocab) -> probabilities` to select from instead of the learner's own predictions (e.g. the mean of k-fold models)
                 ):
         super().__init__(n_epoch, lr, warmup_pct, keep)
         _check_threshold(threshold)
-        store_attr('test_items,threshold,round,per_class,soft,min_threshold')
+        store_attr('test_items,threshold,round,per_class,soft,min_threshold,probs')
         self.name = f'pseudo{round}'
     def peak_lr(self, learn)->float: return ifnone(self.lr, learn.lr / 2)
     def before(self, learn, state=None):
@@ -94,10 +95,15 @@ class PseudoLabelRound(Stage):
     def state(self): return dict(items=[str(o) for o in self.items], targets=self.targets)
     def _select(self, learn, tdl):
         vocab = learn.dls.vocab
-        probs, _ = learn.get_preds(dl=tdl)
+        probs = self.probs(tdl.items, vocab) if self.probs is not None else learn.get_preds(dl=tdl)[0]
         if len(probs) != len(tdl.items): raise RuntimeError(f"{len(probs)} predictions for {len(tdl.items)} unlabelled images")
         probs = probs.float()
         mask, pred, conf, thr = select_pseudo(probs, self.threshold, self.per_class, self.min_threshold)
+        valid = set(map(Path, learn.dls.valid.items))
+        in_valid = tensor([Path(f) in valid for f in tdl.items]).bool()
+        if in_valid.any():  # (a pool that holds labelled images, as a k-fold run's may): the validation score never sees its own pseudo-labels
+            warnings.warn(f"{int(in_valid.sum())} unlabelled images are validation images (such as {tdl.items[int(in_valid.nonzero()[0])]}): never pseudo-labelled, the validation set is never trained on")
+            mask &= ~in_valid
         idx = mask.nonzero().squeeze(1)
         for c, v in enumerate(vocab):
             sel = idx[pred[idx] == c]
@@ -192,12 +198,13 @@ class Recipe(L):
                  threshold:float=0.9,   # confidence a pseudo-label needs
                  freeze_epochs:int=0,   # LP-FT: epochs of the head alone first (at 10 x `lr`)
                  warmup_pct:float=0.1,  # share of each stage's steps spent warming up
-                 ssl:Stage|None=None    # an `SSLStage` between the fine-tuning and the pseudo-label round
+                 ssl:Stage|None=None,   # an `SSLStage` between the fine-tuning and the pseudo-label round
+                 pseudo_probs=None      # the pseudo-label round's `probs` (e.g. the mean of k-fold models; None: the learner's own predictions)
                 )->Recipe:
         "The competition's recipe: fine-tune 4 epochs at 3e-6, then one round of pseudo-labels above 0.9 for 2 epochs at 1.5e-6."
         return cls(([LinearProbe(freeze_epochs, lr * 10, warmup_pct)] if freeze_epochs else [])
                    + [FineTune(epochs, lr, warmup_pct)] + ([ssl] if ssl is not None else [])
-                   + ([PseudoLabelRound(test_dir, pseudo_epochs, ifnone(pseudo_lr, lr / 2), threshold, warmup_pct=warmup_pct)] if test_dir is not None else []))
+                   + ([PseudoLabelRound(test_dir, pseudo_epochs, ifnone(pseudo_lr, lr / 2), threshold, warmup_pct=warmup_pct, probs=pseudo_probs)] if test_dir is not None else []))
 
 # %% ../nbs/03a_recipe.ipynb #2291e818
 def _train_rng(dls):
