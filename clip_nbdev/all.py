@@ -21,7 +21,8 @@ from .speed import *
 from .callback.pseudo import *
 from .callback.ssl import *
 from .predict import *
-from . import core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict
+from .report import *
+from . import core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report
 from .callback import pseudo, ssl
 
-__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, pseudo, ssl) for n in m.__all__]  # what `import *` gives: every module's public names
+__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, pseudo, ssl) for n in m.__all__]  # what `import *` gives: every module's public names
