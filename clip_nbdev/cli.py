@@ -243,6 +243,12 @@ def _say(s:dict, out:Path, a:dict, fold:int=None):
           + (f" (zero-shot {s['zeroshot_test_accuracy']:.4f})" if 'zeroshot_test_accuracy' in s else '')
           + f"; {s['pseudo_labels_added']} pseudo-labels; {s['wall_time_s']:.0f} s; model in {out/'best_model'}", flush=True)
 
+def _report(out:Path, learn=None, **kwargs):
+    "Write `out/report.html`; a failure to draw it is a warning, not the loss of a finished run."
+    from clip_nbdev.report import write_report
+    try: write_report(out, learn, **kwargs)
+    except Exception as e: print(f"warning: no report.html in '{out}' ({type(e).__name__}: {e}); the run's other files are written", file=sys.stderr)
+
 def _completed(d:Path)->bool: return (d/'run.json').exists() and bool(json.loads((d/'run.json').read_text()).get('completed'))
 
 def _train_run(a:dict, out:Path, world:int, t0:float, before_pseudo:bool=False, pseudo_probs=None)->dict|None:
@@ -253,6 +259,7 @@ def _train_run(a:dict, out:Path, world:int, t0:float, before_pseudo:bool=False, 
         if _rank() or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
         summary = _results(learn, a, out, seen, t_fit, world, t0)
         _write_json(out/'summary.json', summary)
+        _report(out, learn)
         _write_json(out/'run.json', dict(json.loads((out/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
         (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
     return summary
@@ -275,7 +282,9 @@ def _start_record(out:Path, a:dict, resume:bool):
                              + (f"; fold {a['fold']} of {a['folds']}" if a['folds'] is not None and a['fold'] is not None else ''), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     if a['overwrite']:
+        import shutil
         for f in _OUTPUTS: (out/f).unlink(missing_ok=True)
+        shutil.rmtree(out/'report', ignore_errors=True)  # the report's figures
     now = dict(command=_command() if is_cli_run() else None, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
     if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
     else: run = dict(now, args={k: a[k] for k in _run_flags()}, seed=a['seed'], versions=_versions())
@@ -301,13 +310,14 @@ def _fit(a:dict, out:Path, resume:bool, world:int, before_pseudo:bool=False, pse
     import pandas as pd
     from clip_nbdev.recipe import Recipe, SSLStage
     from clip_nbdev.distributed import rank0_first, leave_process_group
+    from clip_nbdev.report import StepLog
     seed_everything(a['seed'])
     dls = rank0_first(clip_dls, a['image_dir'] if a['train_csv'] is not None else a['train_dir'], img_size=a['img_size'], bs=a['batch_size'], valid_pct=a['valid_pct'],
                       seed=a['seed'], n_ops=a['ra_ops'], magnitude=a['ra_magnitude'], flip=a['flip'], crop=a['crop'] if a['crop'] < 1 else None,
                       num_workers=a['num_workers'], cache_dir=a['cache_dir'], train_csv=a['train_csv'], id_col=a['id_col'], label_col=a['label_col'],
                       folds=a['folds'], fold=a['fold'] or 0)
     learn = clip_learner(dls, a['model_name'], output_dir=out, lr=a['lr'], precision=a['precision'], seed=a['seed'], head=a['head'], head_init=a['head_init'], llrd=a['llrd'],
-                         ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], keep=a['keep'], progress=False if a['quiet'] else None,
+                         ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], keep=a['keep'], progress=False if a['quiet'] else None, cbs=StepLog(out/'steps.csv'),
                          **{k: a[k] for k in _KNOBS if a[k] not in (None, False, 1)})
     if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
@@ -471,6 +481,7 @@ def _assemble_folds(a:dict, out:Path, K:int, t0:float)->dict:
             s['fold_test_accuracy_mean'] = float(np.mean([r['test_accuracy'] for r in subs]))
     s['wall_time_s'] = round(time.time() - t0, 2)
     _write_json(out/'summary.json', s)
+    _report(out, folds=s['fold_scores'], oof_accuracy=s['oof_accuracy'], title=f"k-fold run: {out.name} ({K} folds; each fold's report is in fold_<i>/report.html)")
     _write_json(out/'run.json', dict(json.loads((out/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
     print(f"{K} folds: out-of-fold accuracy {s['oof_accuracy']:.4f} ({s['n_oof']} images); fold validation accuracy {s['fold_accuracy_mean']:.4f} +- {s['fold_accuracy_std']:.4f}"
           + (f"; test accuracy of the folds' mean prediction {s['test_accuracy']:.4f} (single folds: {s['fold_test_accuracy_mean']:.4f} on average)" if 'test_accuracy' in s else '')

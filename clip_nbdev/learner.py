@@ -6,6 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/learner.html.md"""
 
 # %% ../nbs/03_learner.ipynb #4c7ffab3
 from __future__ import annotations
+import importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, torch
@@ -23,7 +24,8 @@ from .speed import *
 
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'TrainedEpochCallback', 'EpochCSVLog', 'OneBasedEpochs', 'EpochLines',
-           'check_keep', 'SaveBestModel', 'clip_learner', 'match_vocab']
+           'check_keep', 'SaveBestModel', 'check_train_opts', 'GradAccum', 'EarlyStopping', 'TensorBoardLog', 'log_cbs',
+           'clip_learner', 'match_vocab']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -239,6 +241,126 @@ def wise_ft_search(self:CLIPLearner,
     self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
     return res
 
+# %% ../nbs/03_learner.ipynb #eb6fc142
+def check_train_opts(mixup=None,           # MixUp's alpha, or None
+                     cutmix=None,          # CutMix's alpha, or None
+                     accum_steps:int=1,    # batches per optimizer step
+                     early_stopping=None,  # patience in epochs, or None
+                     keep:str='best',      # the model kept: 'best' or 'last'
+                     cuda_graph:bool=False # whether each step is a CUDA-graph replay
+                    ):
+    "A one-line `UserError` for training options that are out of range or cannot go together."
+    for n,a in (('mixup', mixup), ('cutmix', cutmix)):
+        if a is not None and not a > 0: raise UserError(f"{n} is the alpha of a Beta distribution and must be above 0, got {a}")
+    if mixup is not None and cutmix is not None: raise UserError("mixup and cutmix cannot be combined: pass one of them")
+    if not (isinstance(accum_steps, int) and accum_steps >= 1): raise UserError(f"accum_steps must be an integer of at least 1, got {accum_steps!r}")
+    if early_stopping is not None and not (isinstance(early_stopping, int) and early_stopping >= 1):
+        raise UserError(f"early_stopping is a patience in epochs and must be an integer of at least 1, got {early_stopping!r}")
+    if early_stopping is not None and keep == 'last': raise UserError("early_stopping keeps the best model and keep='last' the last one: pass one of them")
+    other = 'accum_steps' if accum_steps > 1 else 'mixup' if mixup is not None else 'cutmix' if cutmix is not None else None
+    if cuda_graph and other: raise UserError(f"cuda_graph replays one whole captured step and cannot be combined with {other}: drop one of them")
+
+# %% ../nbs/03_learner.ipynb #ffc6c4ee
+class GradAccum(GradientAccumulation):
+    "fastai's `GradientAccumulation` of `n_acc` samples per step, each epoch's last (shorter) group stepped as the mean over its samples."
+    def before_fit(self):
+        super().before_fit()
+        if self.learn.opt is not None: self.learn.opt.zero_grad()  # nothing left over from an interrupted fit
+    def before_train(self): self.count = 0  # each epoch starts a group: no gradient waits across validation or a checkpoint
+    def before_step(self):
+        bs = find_bs(self.learn.yb)
+        self.learn.loss_grad *= self.n_acc / bs
+        self.count += bs
+        if self.count < self.n_acc and self.iter < self.n_iter - 1: raise CancelBatchException()  # no step, no zero_grad
+        if self.count != self.n_acc:  # the epoch's last, shorter group: its sum over n_acc becomes the mean over `count`
+            for p in self.learn.model.parameters():
+                if p.grad is not None: p.grad.mul_(self.n_acc / self.count)
+        self.count = 0
+
+# %% ../nbs/03_learner.ipynb #56ddd6a8
+class EarlyStopping(EarlyStoppingCallback):
+    "fastai's `EarlyStoppingCallback` on training epochs only: after `patience` epochs of a fit without a better `monitor`, the fit ends before its next epoch."
+    order = SaveBestModel.order + 2  # after SaveBestModel; before EMA and the checkpoint, which records the decision
+    def __init__(self,
+                 monitor:str='accuracy', # the metric (or 'valid_loss') to track
+                 comp=None,              # comparison (default: greater, or less for losses and errors)
+                 min_delta:float=0.,     # smallest change that counts as better
+                 patience:int=1          # epochs without a better `monitor` before the fit stops
+                ):
+        super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, patience=patience, reset_on_fit=True)
+        self.stop, self.resume = False, None
+    def before_fit(self): self.trained, self.stop = False, False; super().before_fit()
+    def before_train(self):
+        if self.resume is None: return
+        if self.resume['at'] == (self.learn.stage, self.epoch): self.best, self.wait = self.resume['best'], self.resume['wait']
+        self.resume = None
+    def after_train(self): self.trained = True
+    def after_epoch(self):
+        if not self.trained: return  # validate() and get_preds() fire after_epoch too
+        self.trained = False
+        TrackerCallback.after_epoch(self)
+        self.wait = 0 if self.new_best else self.wait + 1
+        self.stop = self.wait >= self.patience
+    def before_epoch(self):
+        if not self.stop: return
+        print(f"early stopping: no better {self.monitor} in {self.wait} epochs; stage {self.learn.stage} ends after epoch {self.epoch}", flush=True)
+        raise CancelFitException()
+    def state(self)->dict:
+        "What a checkpoint holds: the fit's best, the epochs without it, and whether the fit stops."
+        return dict(best=self.best, wait=self.wait, stop=self.stop)
+    def load_state(self,
+                   state:dict, # from `state()`
+                   stage:str,  # the stage of the checkpoint
+                   epoch:int   # epochs of it done
+                  ):
+        "Continue the checkpoint's count when its stage trains epoch `epoch` (0-based) again."
+        self.resume = dict(state, at=(stage, epoch))
+
+# %% ../nbs/03_learner.ipynb #0af6e352
+class TensorBoardLog(TrainedEpochCallback):
+    "Write the smoothed training loss and the lrs of every step, and the metrics of every training epoch, as TensorBoard events in `log_dir` (rank 0)."
+    order, run_valid = Recorder.order + 1, False
+    def __init__(self, log_dir): self.log_dir, self.step, self.writer = Path(log_dir), 0, None
+    def before_train(self):
+        if self.writer is not None or rank_distrib(): return
+        from torch.utils.tensorboard import SummaryWriter
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+    def after_batch(self):
+        if self.writer is None: return
+        self.step += 1  # steps count on across the fits of a recipe
+        self.writer.add_scalar('train_loss', self.smooth_loss, self.step)
+        for i,h in enumerate(self.opt.hypers): self.writer.add_scalar(f'lr_{i}', h['lr'], self.step)
+    def after_trained_epoch(self):
+        if self.writer is None: return
+        for n,v in zip(self.recorder.metric_names[2:-1], self.recorder.log[2:-1]): self.writer.add_scalar(n, v, self.step)
+        self.writer.flush()
+    def after_fit(self):
+        if self.writer is not None: self.writer.close(); self.writer = None
+
+def _need(pkg:str, opt:str):
+    if importlib.util.find_spec(pkg) is None: raise UserError(f"{opt} needs the {pkg} package: pip install {pkg}")
+
+def log_cbs(log,           # None, 'csv', 'tensorboard', 'wandb', or a list of them
+            output_dir=None # the run's folder (csv and tensorboard write there)
+           )->list:
+    "The callbacks of the trackers `log` names ('csv' is `EpochCSVLog`'s log.csv, always written with an `output_dir`)."
+    names = [log] if isinstance(log, str) else list(ifnone(log, []))
+    bad = [o for o in names if o not in ('csv', 'tensorboard', 'wandb')]
+    if bad: raise UserError(f"log must be 'csv', 'tensorboard' or 'wandb' (or a list of them), got {bad[0]!r}")
+    for o in names:
+        if o in ('csv', 'tensorboard') and output_dir is None: raise UserError(f"log='{o}' writes into output_dir: pass output_dir")
+    cbs = []
+    if 'tensorboard' in names:
+        _need('tensorboard', "log='tensorboard'")
+        cbs.append(TensorBoardLog(Path(output_dir)/'tensorboard'))
+    if 'wandb' in names:
+        _need('wandb', "log='wandb'")
+        import wandb
+        from fastai.callback.wandb import WandbCallback
+        if wandb.run is None and not rank_distrib(): wandb.init(dir=None if output_dir is None else str(output_dir))
+        cbs.append(WandbCallback(log_preds=False))
+    return cbs
+
 # %% ../nbs/03_learner.ipynb #c3644782
 def _saved_model(name, head:str, dls, seed:int):
     "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
@@ -270,23 +392,37 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  compile:bool=False,            # `torch.compile` the model (falls back to eager with a warning)
                  cuda_graph:bool=False,         # run each training step as a replay of one captured CUDA graph (falls back to eager, with a warning, off CUDA)
                  progress:bool|None=None,       # progress bars (default: in a notebook or a terminal; else one line per epoch)
+                 mixup:float|None=None,         # MixUp of training batches, with this Beta alpha (e.g. 0.4); None: off
+                 cutmix:float|None=None,        # CutMix of training batches, with this Beta alpha (e.g. 1.0); None: off (not with `mixup`)
+                 accum_steps:int=1,             # accumulate the gradients of this many batches per optimizer step (an effective batch of bs x accum_steps)
+                 early_stopping:int|None=None,  # end a fit (a recipe's stage) after this many epochs without a better `monitor`; None: off
+                 grad_checkpointing:bool=False, # recompute the vision tower's activations in the backward pass (less memory, more compute)
+                 log=None,                      # trackers: 'csv' (output_dir/log.csv), 'tensorboard' (output_dir/tensorboard/), 'wandb', or a list of them
                  **kwargs                       # passed to `Learner`
                 )->CLIPLearner:
     "A `CLIPLearner` fine-tuning CLIP's vision tower `model_name` on `dls`."
     if head_init not in ('random', 'zeroshot'): raise UserError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
     if llrd is not None and not 0 < llrd <= 1: raise UserError(f"llrd must be in (0, 1], got {llrd}")
     if ema is not None and not 0 < ema < 1: raise UserError(f"ema must be in (0, 1), got {ema}")
+    check_train_opts(mixup, cutmix, accum_steps, early_stopping, keep, cuda_graph)
+    trackers = log_cbs(log, output_dir)
     precision = resolve_precision(precision, dls.device or 'cpu')
     model = _saved_model(model_name, head, dls, seed)
     if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
     if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
+    if grad_checkpointing: set_grad_checkpointing(model)
     cbs = L(cbs)
     if llrd is not None: cbs.append(NoDecayGroups([True, False] * len(clip_blocks(model))))
     if ema is not None: cbs.append(EMA(ema))
     if cuda_graph: cbs.append(CudaGraphStep())
+    if mixup is not None: cbs.append(MixUp(mixup))
+    if cutmix is not None: cbs.append(CutMix(cutmix))
+    if accum_steps > 1: cbs.append(GradAccum(n_acc=dls.bs * accum_steps))
+    if early_stopping is not None: cbs.append(EarlyStopping(monitor, patience=early_stopping))
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
         cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor, keep=keep)]
+    cbs += trackers
     if not ifnone(progress, show_bars()): cbs.append(EpochLines())
     learn = CLIPLearner(dls, model, output_dir=output_dir, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                         opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd, metrics=metrics, cbs=cbs,

@@ -22,7 +22,7 @@ from .core import _umask
 # %% auto #0
 __all__ = ['BUILTIN_MODELS', 'tiny_clip_config', 'tiny_clip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub',
            'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
-           'save_clip_model', 'load_clip_model']
+           'save_clip_model', 'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
 
 # %% ../nbs/02_model.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
@@ -236,3 +236,20 @@ def load_clip_model(path,          # a folder written by `save_clip_model`
     model.head.load_state_dict({'weight': sd['classifier.weight'], 'bias': sd['classifier.bias']})
     model.vocab, model.preprocess = vocab, pre
     return model.to(ifnone(device, 'cpu')).eval()
+
+# %% ../nbs/02_model.ipynb #e8ea338e
+def set_grad_checkpointing(model:CLIPClassifier, # the model, changed in place
+                           on:bool=True          # recompute (True) or keep (False) the blocks' activations in training
+                          )->CLIPClassifier:
+    "Turn Hugging Face's non-reentrant gradient checkpointing of `model.body`'s transformer blocks on or off."
+    body, kw = model.body, {'use_reentrant': False}
+    if hasattr(body, 'activation_checkpointing_enable'):  # transformers 5 (the gradient_checkpointing_* names are deprecated there)
+        if on: body.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+        else: body.activation_checkpointing_disable()
+    elif on: body.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+    else: body.gradient_checkpointing_disable()
+    return model
+
+def grad_checkpointing_on(model:CLIPClassifier)->bool:
+    "Whether the blocks of `model.body` are checkpointed (in training mode)."
+    return any(getattr(m, 'gradient_checkpointing', False) for m in model.body.modules())

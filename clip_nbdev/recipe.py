@@ -21,7 +21,8 @@ from .callback.pseudo import _test_items, _check_threshold
 from .callback.ssl import *
 
 # %% auto #0
-__all__ = ['Stage', 'FineTune', 'LinearProbe', 'PseudoLabelRound', 'SSLStage', 'Recipe', 'TrainCheckpoint', 'RestoreRNG']
+__all__ = ['Stage', 'FineTune', 'LinearProbe', 'PseudoLabelRound', 'SSLStage', 'Recipe', 'TrainCheckpoint', 'RestoreRNG',
+           'check_recipe_opts']
 
 # %% ../nbs/03a_recipe.ipynb #0e23cc4f
 class Stage:
@@ -220,6 +221,7 @@ def save_checkpoint(self:CLIPLearner,
                    )->Path:
     "Write what `load_checkpoint` needs to continue this run after `epoch` epochs of the current stage."
     best, ema, log = first(self.cbs, risinstance(SaveBestModel)), first(self.cbs, risinstance(EMA)), first(self.cbs, risinstance(EpochCSVLog))
+    stop = first(self.cbs, risinstance(EarlyStopping))
     rng = rng_states(); rng['dl'] = _train_rng(self.dls).getstate()
     sl = self.recorder.smooth_loss
     rng['smooth_loss'] = (sl.count, sl.val.clone())
@@ -228,7 +230,7 @@ def save_checkpoint(self:CLIPLearner,
               pseudo_rows=list(self.pseudo_rows), ssl_rows=list(self.ssl_rows),
               best=dict(best=best.best, best_epoch=best.best_epoch, best_stage=best.best_stage, best_loss=best.best_loss, why=best.why) if best is not None else None,
               ema=ema.averaged.state_dict() if ema is not None and ema.averaged is not None else None,
-              log_rows=log.n_rows() if log is not None else None)
+              log_rows=log.n_rows() if log is not None else None, early=stop.state() if stop is not None else None)
     with atomic_write(fname, 'wb') as f: torch.save(ck, f)
     return Path(fname)
 
@@ -260,6 +262,8 @@ def load_checkpoint(self:CLIPLearner,
         ema.before_fit()  # builds the averaged model, as at the start of a fit
         ema.averaged.load_state_dict(ck['ema'])
     if log is not None and ck['log_rows'] is not None and not rank_distrib(): log.truncate(ck['log_rows'])
+    stop = first(self.cbs, risinstance(EarlyStopping))
+    if stop is not None and ck.get('early') is not None: stop.load_state(ck['early'], ck['stage'], ck['epoch'])
     self.pseudo_rows, self.ssl_rows = list(ck['pseudo_rows']), list(ck.get('ssl_rows', []))
     return ck
 
@@ -278,6 +282,17 @@ class RestoreRNG(Callback):
         _restore_rng(self.learn, self.rng)
         self.done = True
 
+# %% ../nbs/03a_recipe.ipynb #a2ebc500
+def check_recipe_opts(learn, # a `CLIPLearner`
+                      recipe # its `Recipe`
+                     ):
+    "A one-line `UserError`, before anything trains, for stages that cannot go with the learner's options."
+    if any(isinstance(o, EarlyStopping) for o in learn.cbs):
+        last = [s.name for s in recipe if s.keep == 'last']
+        if last: raise UserError(f"early_stopping keeps the best model, but stage {last[0]} has keep='last': pass one of them")
+    mix, ssl = first(learn.cbs, risinstance(MixHandler)), [s.name for s in recipe if isinstance(s, SSLStage)]
+    if mix is not None and ssl: raise UserError(f"{type(mix).__name__.lower()} cannot be combined with the semi-supervised stage {ssl[0]}: drop one of them")
+
 # %% ../nbs/03a_recipe.ipynb #4494eb9c
 @patch
 def fit_recipe(self:CLIPLearner,
@@ -290,6 +305,7 @@ def fit_recipe(self:CLIPLearner,
               ):
     "Train the stages of `recipe` in order, with a checkpoint after every epoch; with `resume`, continue from the checkpoint exactly."
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(recipe)
+    check_recipe_opts(self, recipe)
     ck_file = None if checkpoint is False else Path(checkpoint) if checkpoint is not None else self.output_dir/'checkpoint.pth' if self.output_dir is not None else None
     ck, start, epoch0 = None, 0, 0
     if resume and ck_file is not None and ck_file.exists():
@@ -297,9 +313,10 @@ def fit_recipe(self:CLIPLearner,
         if ck['stage'] not in recipe.names:
             raise UserError(f"the checkpoint '{ck_file}' is at stage {ck['stage']!r}, which this recipe does not have ({', '.join(recipe.names)}): resume with the options of the interrupted run")
         start, epoch0 = recipe.names.index(ck['stage']), ck['epoch']
-        if epoch0 >= ck['n_epoch']: start, epoch0 = start + 1, 0  # that stage had finished
+        stopped = (ck.get('early') or {}).get('stop', False)
+        if epoch0 >= ck['n_epoch'] or stopped: start, epoch0 = start + 1, 0  # that stage had finished (or stopped early)
         if epoch0 == 0: _restore_rng(self, ck['rng'])             # at a stage boundary: before the next stage draws anything
-        if verbose: print(f"resuming after epoch {ck['epoch']} of stage {ck['stage']}", flush=True)
+        if verbose: print(f"resuming after epoch {ck['epoch']} of stage {ck['stage']}" + (' (it stopped early)' if stopped else ''), flush=True)
     else:
         self.pseudo_rows, self.ssl_rows = [], []
         log = first(self.cbs, risinstance(EpochCSVLog))

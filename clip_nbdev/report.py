@@ -15,6 +15,7 @@ from fastai.basics import *
 from .core import *
 from .data import *
 from .learner import *
+from .predict import predict_images
 
 # %% auto #0
 __all__ = ['StepLog', 'stage_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report']
@@ -281,10 +282,12 @@ def _header(summary:dict, run:dict, log, learn, spans)->str:
     return '<table class="kv">' + ''.join(f'<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in rows) + '</table>'
 
 def _valid_preds(learn):
-    "Probabilities, targets and items of the validation set, in the order of its items (one pass, no inputs kept)."
-    dl = learn.dls.valid.new(shuffle=False, drop_last=False)
-    with learn.no_bar(), learn.no_logging(): probs, targs = learn.get_preds(dl=dl)
-    return probs.float(), targs.long(), L(dl.items)
+    "Probabilities, targets and items of the validation set, in the order of its items (`predict_images`, not `get_preds`: it also runs after a distributed run left its process group)."
+    items, dls = L(learn.dls.valid.items), learn.dls
+    probs = predict_images(learn.model, dls.cache, items, bs=dls.bs * 2, device=dls.device, precision=learn.precision, progress=False)
+    labels = getattr(dls, 'labels', None)
+    targs = tensor([dls.vocab.o2i[labels[Path(f)]] for f in items]) if labels is not None else torch.stack([dls.valid_ds[i][1] for i in range(len(items))])
+    return probs.float(), targs.long(), items
 
 def write_report(output_dir,               # the run's folder: log.csv, summary.json, run.json, pseudo_labels.csv, steps.csv are read from it
                  learn=None,               # a `CLIPLearner` with the model to describe loaded: confusion matrix, per-class accuracy, mistakes on `learn.dls.valid`
