@@ -121,7 +121,7 @@ def _check_train(a:dict)->dict:
     if a['early_stopping'] is not None and a['keep'] == 'last': raise UserError("--early_stopping keeps the best model: it does not combine with --keep last")
     if a['log'] in ('tensorboard', 'wandb'):
         import importlib.util
-        if importlib.util.find_spec(a['log']) is None: raise UserError(f"--log {a['log']} needs the {a['log']} package: pip install {a['log']} (or pass --log csv)")
+        if importlib.util.find_spec(a['log']) is None: raise UserError(f"--log {a['log']} needs the {a['log']} package: pip install {a['log']} (or pip install 'clip_nbdev[{a['log']}]')")
     for k in ('batch_size', 'epochs', 'pseudo_epochs', 'ssl_epochs', 'ssl_mu', 'accum_steps'):
         if a[k] < 1: raise UserError(f"--{k} must be at least 1, got {a[k]}")
     for k in ('lr', 'pseudo_lr', 'ssl_lr'):
@@ -208,7 +208,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           accum_steps:int=1,           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
           early_stopping:int=None,     # end a stage after this many epochs without a better validation accuracy (the best model is kept)
           grad_checkpointing:store_true=False, # gradient checkpointing of the vision tower: less memory, about a third more compute
-          log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None, # also log to fastai's CSVLogger (history.csv), TensorBoard (output_dir/tensorboard) or Weights & Biases
+          log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None, # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
           wise_alpha:float=None,       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
           wise_search:store_true=False, # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
           tta:store_true=False,        # test-time augmentation (horizontal flip) for predictions.csv
@@ -300,7 +300,7 @@ def _images_seen():
             if self.training: self.n += find_bs(self.yb)
     return ImagesSeen()
 
-_KNOBS = ('mixup', 'cutmix', 'accum_steps', 'early_stopping', 'grad_checkpointing', 'log')  # flags passed to clip_learner as they are, where set
+_KNOBS = ('mixup', 'cutmix', 'accum_steps', 'early_stopping', 'grad_checkpointing', 'log')  # flags passed to clip_learner as they are
 
 def _fit(a:dict, out:Path, resume:bool, world:int, before_pseudo:bool=False, pseudo_probs=None):
     "Decode the data, build the learner, run the recipe (up to its pseudo-label round with `before_pseudo`; that round on `pseudo_probs` if given): `(learn, images seen, seconds)`."
@@ -318,7 +318,7 @@ def _fit(a:dict, out:Path, resume:bool, world:int, before_pseudo:bool=False, pse
                       folds=a['folds'], fold=a['fold'] or 0)
     learn = clip_learner(dls, a['model_name'], output_dir=out, lr=a['lr'], precision=a['precision'], seed=a['seed'], head=a['head'], head_init=a['head_init'], llrd=a['llrd'],
                          ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], keep=a['keep'], progress=False if a['quiet'] else None, cbs=StepLog(out/'steps.csv'),
-                         **{k: a[k] for k in _KNOBS if a[k] not in (None, False, 1)})
+                         **{k: a[k] for k in _KNOBS})
     if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
     if a['demo'] and a['head_init'] == 'zeroshot' and not resume and _rank() == 0:

@@ -338,7 +338,7 @@ class TensorBoardLog(TrainedEpochCallback):
         if self.writer is not None: self.writer.close(); self.writer = None
 
 def _need(pkg:str, opt:str):
-    if importlib.util.find_spec(pkg) is None: raise UserError(f"{opt} needs the {pkg} package: pip install {pkg}")
+    if importlib.util.find_spec(pkg) is None: raise UserError(f"{opt} needs the {pkg} package: pip install {pkg} (or pip install 'clip_nbdev[{pkg}]')")
 
 def log_cbs(log,           # None, 'csv', 'tensorboard', 'wandb', or a list of them
             output_dir=None # the run's folder (csv and tensorboard write there)

@@ -15,14 +15,16 @@ from torch import nn
 from fastcore.all import *
 from fastai.torch_core import params, Module
 from safetensors.torch import save_file, load_file
-from transformers import CLIPVisionModel, CLIPConfig
+from transformers import CLIPVisionModel, CLIPConfig, SiglipVisionModel, SiglipConfig, AutoConfig, PretrainedConfig
 from .core import *
 from .core import _umask
 
 # %% auto #0
-__all__ = ['BUILTIN_MODELS', 'tiny_clip_config', 'tiny_clip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub',
-           'load_clip_vision', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
-           'save_clip_model', 'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
+__all__ = ['BUILTIN_MODELS', 'BACKBONES', 'FAMILY_STATS', 'tiny_clip_config', 'tiny_siglip_config', 'tiny_clip_tokenizer',
+           'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub', 'checkpoint_config',
+           'vision_class', 'model_family', 'load_clip_vision', 'preprocessor_config', 'model_stats', 'default_img_size',
+           'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model',
+           'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
 
 # %% ../nbs/02_model.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
@@ -31,15 +33,31 @@ def tiny_clip_config(hidden:int=64,      # width of both towers
                      img_size:int=32,    # the image size the vision tower is built for
                      patch:int=4,        # patch size of the vision tower
                      proj:int=32,        # size of the shared image-text embedding
-                     vocab:int=1000      # text vocabulary size (at least 514, the tiny tokenizer's)
+                     vocab:int=1000,     # text vocabulary size (at least 514, the tiny tokenizer's)
+                     act:str='quick_gelu' # activation: 'quick_gelu' (OpenAI's CLIP, DFN) or 'gelu' (OpenCLIP's LAION models)
                     )->CLIPConfig:
     "A `CLIPConfig` for a small randomly initialised CLIP."
     txt = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
                vocab_size=vocab, max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513,
-               projection_dim=proj)  # token ids of `tiny_clip_tokenizer`
+               projection_dim=proj, hidden_act=act)  # token ids of `tiny_clip_tokenizer`
     vis = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
-               image_size=img_size, patch_size=patch, projection_dim=proj)
+               image_size=img_size, patch_size=patch, projection_dim=proj, hidden_act=act)
     return CLIPConfig(text_config=txt, vision_config=vis, projection_dim=proj)
+
+def tiny_siglip_config(hidden:int=64,    # width of both towers (and of the shared embedding: SigLIP has no visual projection)
+                       layers:int=4,     # transformer blocks per tower
+                       heads:int=4,      # attention heads (also of the attention-pooling head)
+                       img_size:int=32,  # the image size the vision tower is built for
+                       patch:int=4,      # patch size of the vision tower
+                       vocab:int=300,    # text vocabulary size (at least 261, the tiny tokenizer's)
+                       max_len:int=16    # text length (SigLIP pads every caption to it)
+                      )->SiglipConfig:
+    "A `SiglipConfig` for a small randomly initialised SigLIP."
+    txt = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
+               vocab_size=vocab, max_position_embeddings=max_len, pad_token_id=0, eos_token_id=1, bos_token_id=2)  # ids of `tiny_siglip_tokenizer`
+    vis = dict(hidden_size=hidden, intermediate_size=hidden*2, num_hidden_layers=layers, num_attention_heads=heads,
+               image_size=img_size, patch_size=patch)
+    return SiglipConfig(text_config=txt, vision_config=vis)
 
 # %% ../nbs/02_model.ipynb #37895a5d
 def tiny_clip_tokenizer():
@@ -51,6 +69,14 @@ def tiny_clip_tokenizer():
     vocab.update({c + '</w>': len(chars) + i for i,c in enumerate(chars)})
     vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
     return CLIPTokenizer(vocab=vocab, merges=[])
+
+# %% ../nbs/02_model.ipynb #8cb6e177
+def tiny_siglip_tokenizer(max_len:int=16 # the length SigLIP pads captions to (`tiny_siglip_config`'s `max_len`)
+                         ):
+    "A SigLIP 2 style tokenizer (`GemmaTokenizer`) whose vocabulary is 5 special tokens and the 256 bytes (byte fallback, no merges)."
+    from transformers import GemmaTokenizer
+    vocab = {'<pad>': 0, '<eos>': 1, '<bos>': 2, '<unk>': 3, '<mask>': 4} | {f'<0x{i:02X}>': 5 + i for i in range(256)}
+    return GemmaTokenizer(vocab=vocab, merges=[], padding_side='right', model_max_length=max_len)
 
 # %% ../nbs/02_model.ipynb #d527d69f
 BUILTIN_MODELS = {'tiny-pretrained': "a small CLIP pretrained on rendered glyphs by tools/pretrain_tiny.py (both towers and tokenizer)"}
@@ -92,11 +118,49 @@ def _looks_like_path(name:str)->bool:
     "A hub id is `name` or `org/name`; anything else is meant as a folder."
     return name.startswith(('.', '/', '~')) or name.count('/') > 1 or '\\' in name
 
+# %% ../nbs/02_model.ipynb #48cb501c
+BACKBONES = {'clip': CLIPVisionModel, 'clip_vision_model': CLIPVisionModel,        # OpenAI, OpenCLIP, DFN, MetaCLIP, EVA conversions to CLIP
+             'siglip': SiglipVisionModel, 'siglip_vision_model': SiglipVisionModel} # SigLIP and SigLIP 2 (fixed resolution)
+
+def _model_dir(name:str)->Path|None:
+    "The local folder `name` stands for (a built-in model or a `save_pretrained` folder), None for a hub id; a `UserError` for a bad path."
+    p = builtin_model(name) or Path(name).expanduser()
+    if p.is_dir():
+        if not (p/'config.json').exists(): raise UserError(f"model folder '{p}' has no config.json: pass a folder written by save_pretrained")
+        return p
+    if p.exists() or _looks_like_path(name): raise UserError(f"model '{name}' is not a folder written by save_pretrained")
+    return None
+
+def checkpoint_config(name:str # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'
+                     )->PretrainedConfig:
+    "The config of checkpoint `name` (`AutoConfig`), with a clear error when it cannot be had."
+    quiet_hf()
+    name = str(name)
+    if name == 'tiny': return tiny_clip_config().vision_config
+    p = _model_dir(name)
+    if p is not None: return AutoConfig.from_pretrained(p)
+    return from_hub(lambda **kw: AutoConfig.from_pretrained(name, **kw), name)
+
+def vision_class(cfg:PretrainedConfig, # a checkpoint's config
+                 name:str=''           # the checkpoint, for the message
+                )->type:
+    "The transformers class of the vision tower of a checkpoint with config `cfg`, by its `model_type`."
+    mt = cfg.model_type
+    if mt in BACKBONES: return BACKBONES[mt]
+    hint = " (SigLIP 2's NaFlex checkpoints are not supported: use a fixed-resolution one such as google/siglip2-base-patch16-224)" if mt == 'siglip2' else ''
+    raise UserError(f"model '{name}' is a {mt} model{hint}: pass a CLIP or SigLIP checkpoint (model_type {', '.join(BACKBONES)})")
+
+def model_family(cfg:PretrainedConfig, # a checkpoint's (or vision tower's) config
+                 name:str=''           # the checkpoint, for the message
+                )->str:
+    "'clip' or 'siglip': the family of a checkpoint (or vision tower) with config `cfg`."
+    return 'siglip' if vision_class(cfg, name) is SiglipVisionModel else 'clip'
+
 # %% ../nbs/02_model.ipynb #95def5ae
-def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'
+def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder (CLIP or SigLIP), 'tiny' or 'tiny-pretrained'
                      seed:int=0       # seed of the random initialisation of 'tiny'
-                    )->CLIPVisionModel:
-    "CLIP's vision tower from a hub id, a local folder, 'tiny' (random, small) or 'tiny-pretrained', with a clear error when it cannot be had."
+                    )->CLIPVisionModel|SiglipVisionModel:
+    "The vision tower of a CLIP or SigLIP checkpoint (a hub id, a local folder, 'tiny' or 'tiny-pretrained'), with a clear error when it cannot be had."
     quiet_hf()
     name = str(name)
     if name == 'tiny':
@@ -104,43 +168,101 @@ def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder, 
         cfg = tiny_clip_config().vision_config
         cfg._attn_implementation = 'sdpa'
         return CLIPVisionModel(cfg).eval()
-    p = builtin_model(name) or Path(name).expanduser()
-    if p.is_dir():
-        if not (p/'config.json').exists(): raise UserError(f"model folder '{p}' has no config.json: pass a folder written by save_pretrained")
-        return CLIPVisionModel.from_pretrained(p, attn_implementation='sdpa')
-    if p.exists() or _looks_like_path(name): raise UserError(f"model '{name}' is not a folder written by save_pretrained")
-    return from_hub(lambda **kw: CLIPVisionModel.from_pretrained(name, attn_implementation='sdpa', **kw), name)
+    cls = vision_class(checkpoint_config(name), name)
+    p = _model_dir(name)
+    if p is not None: return cls.from_pretrained(p, attn_implementation='sdpa')
+    return from_hub(lambda **kw: cls.from_pretrained(name, attn_implementation='sdpa', **kw), name)
+
+# %% ../nbs/02_model.ipynb #2a945a85
+FAMILY_STATS = {'clip': (CLIP_MEAN, CLIP_STD), 'siglip': ((0.5,)*3, (0.5,)*3)}  # (mean, std) of a checkpoint with no processor config
+
+def preprocessor_config(name:str # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'
+                       )->dict:
+    "The checkpoint's `preprocessor_config.json` as a dict (image_mean, image_std, size, ...); {} where it has none."
+    name = str(name)
+    if name == 'tiny': return {}
+    p = _model_dir(name)
+    if p is not None: return json.loads((p/'preprocessor_config.json').read_text()) if (p/'preprocessor_config.json').exists() else {}
+    from transformers.utils import cached_file
+    def get(**kw):
+        try: return cached_file(name, 'preprocessor_config.json', _raise_exceptions_for_missing_entries=False, **kw)
+        except OSError: return None
+    f = get(local_files_only=True) or (get() if _hub_reachable() else None)
+    return json.loads(Path(f).read_text()) if f else {}
+
+def _saved_preprocess(name)->dict:
+    "The `preprocess.json` of a model saved by this library; {} for anything else."
+    p = _model_dir(str(name)) if str(name) != 'tiny' else None
+    return json.loads((p/'preprocess.json').read_text()) if p is not None and (p/'preprocess.json').exists() else {}
+
+def model_stats(name_or_model # a checkpoint (hub id, folder, 'tiny', 'tiny-pretrained', a saved model) or a `CLIPClassifier`
+               )->tuple:
+    "`(mean, std)` to normalise the images of a model with: its own, its saved preprocess.json, its processor config, or its family's."
+    m = name_or_model
+    if isinstance(m, nn.Module):
+        m = getattr(bare_model(m), '_orig_mod', bare_model(m))
+        if hasattr(m, 'mean'): return tuple(m.mean), tuple(m.std)
+        return FAMILY_STATS[model_family(getattr(m, 'body', m).config)]
+    pre = _saved_preprocess(m)
+    if 'mean' in pre: return tuple(pre['mean']), tuple(pre['std'])
+    pc = preprocessor_config(m)
+    if 'image_mean' in pc and 'image_std' in pc: return tuple(pc['image_mean']), tuple(pc['image_std'])
+    return FAMILY_STATS[model_family(checkpoint_config(m), m)]
+
+def _hw(s)->tuple|None:
+    "(height, width) of a processor config's `size`/`crop_size`: {'height','width'}, {'shortest_edge'} or an int."
+    if isinstance(s, int): return (s, s)
+    if isinstance(s, dict) and 'height' in s and 'width' in s: return (s['height'], s['width'])
+    if isinstance(s, dict) and 'shortest_edge' in s: return (s['shortest_edge'],)*2
+    return None
+
+def default_img_size(name:str # hub id, local folder, 'tiny', 'tiny-pretrained' or a saved model
+                    )->tuple:
+    "(height, width) checkpoint `name` was made for: a saved model's preprocess.json, the processor config's (crop) size, else the config's `image_size`."
+    pre = _saved_preprocess(name)
+    if 'img_size' in pre: return tuple(pre['img_size'])
+    pc = preprocessor_config(name)
+    hw = _hw(pc.get('crop_size')) if pc.get('do_center_crop') else None
+    hw = hw or _hw(pc.get('size'))
+    if hw: return hw
+    cfg = checkpoint_config(name)
+    return (getattr(cfg, 'vision_config', cfg).image_size,)*2
 
 # %% ../nbs/02_model.ipynb #495c89a2
-def resample_pos_embed(vision:CLIPVisionModel, # the vision tower, changed in place
-                       img_size:int            # the new (square) image size
-                      )->CLIPVisionModel:
+def resample_pos_embed(vision:CLIPVisionModel|SiglipVisionModel, # the vision tower (CLIP's or SigLIP's), changed in place
+                       img_size:int                              # the new (square) image size
+                      )->CLIPVisionModel|SiglipVisionModel:
     "Resample `vision`'s position embeddings once to `img_size` and make it a model of that size."
     emb = vision_embeddings(vision)
     if img_size == emb.image_size: return vision
     if img_size < emb.patch_size: raise UserError(f"img_size {img_size} is smaller than the model's patch size {emb.patch_size}")
     n = (img_size // emb.patch_size) ** 2
+    k = n + int(hasattr(emb, 'class_embedding'))  # CLIP's class token has a position too; SigLIP has none
     w = emb.position_embedding.weight
     with torch.no_grad():
-        new = emb.interpolate_pos_encoding(torch.zeros(1, n + 1, emb.embed_dim, dtype=w.dtype, device=w.device), img_size, img_size)[0]
-    emb.position_embedding = nn.Embedding(n + 1, emb.embed_dim, device=w.device, dtype=w.dtype)
+        new = emb.interpolate_pos_encoding(torch.zeros(1, k, emb.embed_dim, dtype=w.dtype, device=w.device), img_size, img_size)[0]
+    emb.position_embedding = nn.Embedding(k, emb.embed_dim, device=w.device, dtype=w.dtype)
     with torch.no_grad(): emb.position_embedding.weight.copy_(new)
-    emb.register_buffer('position_ids', torch.arange(n + 1, device=w.device).expand((1, -1)), persistent=False)
-    emb.num_patches, emb.num_positions, emb.image_size = n, n + 1, img_size
+    emb.register_buffer('position_ids', torch.arange(k, device=w.device).expand((1, -1)), persistent=False)
+    emb.num_patches, emb.num_positions, emb.image_size = n, k, img_size
     vision.config.image_size = img_size
     return vision
 
 # %% ../nbs/02_model.ipynb #9d895bfb
 class CLIPClassifier(Module):
-    "CLIP vision tower -> pooled output (-> visual projection -> L2 normalisation) -> linear head."
+    "CLIP's or SigLIP's vision tower -> pooled output (-> visual projection -> L2 normalisation) -> linear head."
     def __init__(self,
-                 body:CLIPVisionModel,    # the vision tower
+                 body:CLIPVisionModel|SiglipVisionModel, # the vision tower
                  n_out:int,               # number of classes
                  proj:nn.Linear|None=None, # CLIP's visual projection (hidden -> embedding size), if used
-                 normalize:bool=False     # L2-normalise the features before the head, as CLIP's zero-shot classifier does
+                 normalize:bool=False,    # L2-normalise the features before the head, as CLIP's zero-shot classifier does
+                 mean=None,               # the normalisation mean of the inputs (default: the family's, see `FAMILY_STATS`)
+                 std=None                 # the normalisation std of the inputs (default: the family's)
                 ):
         self.body, self.proj, self.normalize = body, proj, normalize
         self.head = nn.Linear(proj.out_features if proj is not None else body.config.hidden_size, n_out)
+        fm, fs = FAMILY_STATS[model_family(body.config)]
+        self.mean, self.std = tuple(ifnone(mean, fm)), tuple(ifnone(std, fs))
     @property
     def img_size(self)->int: return self.body.config.image_size
     @property
@@ -154,18 +276,19 @@ class CLIPClassifier(Module):
     def forward(self, x): return self.head(self.features(x))
 
 # %% ../nbs/02_model.ipynb #f8838b39
-def clip_classifier(name:str,          # hub id, local folder, 'tiny' or 'tiny-pretrained'
+def clip_classifier(name:str,          # hub id, local folder (CLIP or SigLIP), 'tiny' or 'tiny-pretrained'
                     n_out:int,         # number of classes
                     img_size=None,     # training size: an int or (height, width); square sizes resample the position embeddings
                     seed:int=0         # seed of 'tiny' and of the head
                    )->CLIPClassifier:
-    "A `CLIPClassifier` with the vision tower of `name`, made for `img_size`."
+    "A `CLIPClassifier` with the vision tower of `name`, made for `img_size`, normalising as `name` does."
     body = load_clip_vision(name, seed=seed)
     if img_size is not None:
         h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
         if h == w: resample_pos_embed(body, h)
+    mean, std = model_stats(name)
     torch.manual_seed(seed)
-    return CLIPClassifier(body, n_out)
+    return CLIPClassifier(body, n_out, mean=mean, std=std)
 
 def clip_splitter(m:CLIPClassifier)->list:
     "Two parameter groups: the vision tower (and projection), then the head (for discriminative lrs and `freeze`)."
@@ -176,8 +299,8 @@ def save_clip_model(model:CLIPClassifier, # the model to save
                     path,                 # the folder to write (replaced if it exists)
                     vocab,                # class names, in the order of the head's outputs
                     img_size=None,        # (height, width) the model was trained at (default: the model's square size)
-                    mean=CLIP_MEAN,       # normalisation mean
-                    std=CLIP_STD          # normalisation std
+                    mean=None,            # normalisation mean (default: the model's own)
+                    std=None              # normalisation std (default: the model's own)
                    )->Path:
     "Save `model` to folder `path` as config.json, model.safetensors, labels.json and preprocess.json, atomically."
     path = Path(path)
@@ -185,6 +308,7 @@ def save_clip_model(model:CLIPClassifier, # the model to save
     model = getattr(model, '_orig_mod', model)  # unwrap torch.compile
     vocab = [str(o) for o in vocab]
     if len(vocab) != model.head.out_features: raise ValueError(f"vocab has {len(vocab)} classes but the head has {model.head.out_features} outputs")
+    mean, std = ifnone(mean, model.mean), ifnone(std, model.std)
     img_size = (model.img_size,)*2 if img_size is None else ((img_size,)*2 if isinstance(img_size, int) else tuple(img_size))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
@@ -200,7 +324,7 @@ def save_clip_model(model:CLIPClassifier, # the model to save
         if model.proj is not None: sd['visual_projection.weight'] = model.proj.weight.detach().to('cpu', torch.float32).contiguous()
         save_file(sd, tmp/'model.safetensors', metadata={'format': 'pt'})
         (tmp/'labels.json').write_text(json.dumps(vocab, indent=1))
-        (tmp/'preprocess.json').write_text(json.dumps(dict(img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
+        (tmp/'preprocess.json').write_text(json.dumps(dict(model_type=cfg.model_type, img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
         m = _umask()  # mkdtemp made the folder private (0700), and some writers their files (0600): give the modes mkdir and open() would
         for f in (tmp, *tmp.iterdir()): f.chmod((0o777 if f.is_dir() else 0o666) & ~m)
         old = path.with_name(f'.{path.name}.old')
@@ -224,7 +348,7 @@ def load_clip_model(path,          # a folder written by `save_clip_model`
     if missing: raise UserError(f"model_path '{path}' is missing {', '.join(missing)}: pass the best_model folder a training run wrote")
     vocab = json.loads((path/'labels.json').read_text())
     pre = json.loads((path/'preprocess.json').read_text())
-    body = CLIPVisionModel.from_pretrained(path, attn_implementation='sdpa')
+    body = vision_class(AutoConfig.from_pretrained(path), path).from_pretrained(path, attn_implementation='sdpa')
     sd = load_file(path/'model.safetensors')
     head = getattr(body.config, 'clip_nbdev_head', None) or {}
     proj = None
@@ -232,7 +356,7 @@ def load_clip_model(path,          # a folder written by `save_clip_model`
         w = sd['visual_projection.weight']
         proj = nn.Linear(w.shape[1], w.shape[0], bias=False)
         proj.weight.data.copy_(w)
-    model = CLIPClassifier(body, len(vocab), proj=proj, normalize=head.get('normalize', False))
+    model = CLIPClassifier(body, len(vocab), proj=proj, normalize=head.get('normalize', False), mean=pre.get('mean'), std=pre.get('std'))
     model.head.load_state_dict({'weight': sd['classifier.weight'], 'bias': sd['classifier.bias']})
     model.vocab, model.preprocess = vocab, pre
     return model.to(ifnone(device, 'cpu')).eval()

@@ -146,12 +146,15 @@ def build(dest:Path):
         out = dest/p['out']
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(body)
+    for d in ('images',):  # pictures the notebooks' markdown shows (Quarto copies them too)
+        if (cfg.nbs_path/d).is_dir(): shutil.copytree(cfg.nbs_path/d, dest/d, dirs_exist_ok=True)
     return pages
 
 class _Links(HTMLParser):
-    def __init__(self): super().__init__(); self.hrefs, self.ids = [], set()
+    def __init__(self): super().__init__(); self.hrefs, self.ids, self.imgs = [], set(), []
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == 'img' and a.get('src') and not re.match(r'^(data|[a-z]+):', a['src']): self.imgs.append(a['src'])
         if a.get('id'): self.ids.add(a['id'])
         if a.get('name'): self.ids.add(a['name'])
         if tag == 'a' and a.get('href'): self.hrefs.append(a['href'])
@@ -179,6 +182,8 @@ def check(dest:Path):
             problems.append(f'{f.relative_to(dest)} shows a Python traceback or error')
         parsed[f] = p = _Links(); p.feed(txt)
     for f, p in parsed.items():
+        for src in p.imgs:
+            if not (f.parent/src).exists(): problems.append(f'{f.relative_to(dest)}: missing image {src}')
         for href in p.hrefs:
             if re.match(r'^[a-z]+:', href) or href.startswith('//'): continue  # external
             path, _, anchor = href.partition('#')
