@@ -518,11 +518,12 @@ def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='ou
             cache_dir:str=None,        # keep the decoded images memory-mapped in this folder, and reuse them on the next run
             debug:store_true=False     # show full tracebacks
            ):
-    "Predict a folder of images with a saved model (or the mean of several) and write a Kaggle-style CSV, as the competition's inference.py did."
+    "Predict a folder of images with a saved model (or the mean of several) and write a Kaggle-style CSV, as the competition's inference.py did; under `torchrun` each process predicts its share."
     if test_dir is None: raise UserError("--test_dir is required: the folder of images to predict")
     if batch_size < 1: raise UserError(f"--batch_size must be at least 1, got {batch_size}")
     from clip_nbdev.data import _size2, check_folder, ImageCache
     from clip_nbdev.model import load_clip_model
+    import pandas as pd
     from clip_nbdev.predict import check_labels, predict_folder, write_preds_csv
     if img_size is not None: img_size = _size2(img_size, '--img_size')
     check_folder(test_dir, '--test_dir')
@@ -531,13 +532,30 @@ def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='ou
     if labels is not None: check_labels(models[0].vocab, labels)
     sz = img_size or tuple(models[0].preprocess['img_size'])
     cache = ImageCache(sz, path=cache_dir) if cache_dir is not None else None
-    df = predict_folder(models if len(models) > 1 else models[0], test_dir, bs=batch_size, img_size=img_size, tta=tta, probs=probs, precision=precision, cache=cache)
+    import torch
+    from clip_nbdev.distributed import join_process_group, leave_process_group
+    world, rank, t = join_process_group(), _rank(), time.time()  # several processes (torchrun, accelerate launch): each predicts every world-th image
+    device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))) if world > 1 and torch.cuda.is_available() else None
+    df = predict_folder(models if len(models) > 1 else models[0], test_dir, bs=batch_size, img_size=img_size, tta=tta, probs=probs, precision=precision, cache=cache,
+                        device=device, shard=(rank, world) if world > 1 else None)
+    if world > 1:
+        from clip_nbdev.predict import _natural_key
+        parts = [None] * world
+        torch.distributed.all_gather_object(parts, df)
+        leave_process_group()
+        if rank: return None  # rank 0 writes the file
+        df = pd.concat(parts, ignore_index=True)
+        df = df.iloc[sorted(range(len(df)), key=lambda i: _natural_key(df['id'].iat[i]))].reset_index(drop=True)
     write_preds_csv(df, output, id_col=id_col, label_col=label_col, extra=[c for c in df.columns if c.startswith('prob_')], id_stem=no_id_ext,
                     sample_submission=sample_submission)
-    print(f"{len(df)} predictions" + (f" (the mean of {len(paths)} models)" if len(paths) > 1 else '') + f" written to {output}")
+    secs = time.time() - t
+    print(f"{len(df)} predictions" + (f" (the mean of {len(paths)} models)" if len(paths) > 1 else '') + (f" by {world} processes" if world > 1 else '')
+          + f" written to {output} ({secs:.1f} s, {len(df) / max(secs, 1e-9):.0f} images/s)")
     return df
 
 def predict_main(): sys.exit(run_cli(predict, prog='clip-nbdev-predict'))
 
 # %% ../nbs/06_cli.ipynb #2a63298b
-if __name__ == '__main__' and is_cli_run(): train_main()
+if __name__ == '__main__' and is_cli_run():
+    if sys.argv[1:2] == ['predict']: sys.exit(run_cli(predict, sys.argv[2:], prog='clip-nbdev-predict'))  # python -m clip_nbdev.cli predict ...
+    train_main()

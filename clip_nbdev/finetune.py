@@ -20,8 +20,9 @@ __all__ = ['clip_blocks', 'llrd_splitter', 'llrd_lr_mults', 'NoDecayGroups', 'EM
 def clip_blocks(m:CLIPClassifier)->list:
     "The model's blocks, bottom to top, each a list of modules: embeddings, each transformer layer, the head."
     v = getattr(m.body, 'vision_model', m.body)
-    blocks = [[v.embeddings, v.pre_layrnorm]] + [[l] for l in v.encoder.layers]
-    blocks[-1] = blocks[-1] + [v.post_layernorm] + ([m.proj] if m.proj is not None else [])
+    blocks = [[v.embeddings] + ([v.pre_layrnorm] if hasattr(v, 'pre_layrnorm') else [])] + [[l] for l in v.encoder.layers]  # SigLIP has no pre-norm
+    pool = [v.head] if getattr(v, 'use_head', False) else []  # SigLIP's attention-pooling head
+    blocks[-1] = blocks[-1] + [v.post_layernorm] + pool + ([m.proj] if m.proj is not None else [])
     return blocks + [[m.head]]
 
 def llrd_splitter(m:CLIPClassifier)->list:

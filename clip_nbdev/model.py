@@ -1,4 +1,4 @@
-"""Load CLIP's vision tower (a hub id, a local folder, `tiny` or `tiny-pretrained`), put a linear head on it, and save/load the result in a format anyone can read.
+"""Load the vision tower of a CLIP or SigLIP checkpoint (a hub id, a local folder, `tiny` or `tiny-pretrained`), put a linear head on it, and save/load the result in a format anyone can read.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/model.html.md"""
 
@@ -70,7 +70,7 @@ def tiny_clip_tokenizer():
     vocab.update({'<|startoftext|>': 512, '<|endoftext|>': 513})
     return CLIPTokenizer(vocab=vocab, merges=[])
 
-# %% ../nbs/02_model.ipynb #8cb6e177
+# %% ../nbs/02_model.ipynb #b73576d6
 def tiny_siglip_tokenizer(max_len:int=16 # the length SigLIP pads captions to (`tiny_siglip_config`'s `max_len`)
                          ):
     "A SigLIP 2 style tokenizer (`GemmaTokenizer`) whose vocabulary is 5 special tokens and the 256 bytes (byte fallback, no merges)."
@@ -118,7 +118,7 @@ def _looks_like_path(name:str)->bool:
     "A hub id is `name` or `org/name`; anything else is meant as a folder."
     return name.startswith(('.', '/', '~')) or name.count('/') > 1 or '\\' in name
 
-# %% ../nbs/02_model.ipynb #48cb501c
+# %% ../nbs/02_model.ipynb #ca4d42b1
 BACKBONES = {'clip': CLIPVisionModel, 'clip_vision_model': CLIPVisionModel,        # OpenAI, OpenCLIP, DFN, MetaCLIP, EVA conversions to CLIP
              'siglip': SiglipVisionModel, 'siglip_vision_model': SiglipVisionModel} # SigLIP and SigLIP 2 (fixed resolution)
 
@@ -173,7 +173,7 @@ def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder (
     if p is not None: return cls.from_pretrained(p, attn_implementation='sdpa')
     return from_hub(lambda **kw: cls.from_pretrained(name, attn_implementation='sdpa', **kw), name)
 
-# %% ../nbs/02_model.ipynb #2a945a85
+# %% ../nbs/02_model.ipynb #8545f343
 FAMILY_STATS = {'clip': (CLIP_MEAN, CLIP_STD), 'siglip': ((0.5,)*3, (0.5,)*3)}  # (mean, std) of a checkpoint with no processor config
 
 def preprocessor_config(name:str # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'

@@ -78,7 +78,8 @@ def predict_folder(model,                    # a `best_model` folder or a loaded
                    keep_unreadable:bool=False, # add unreadable images as rows with an empty label
                    device=None,              # where to run (default: `best_device()`)
                    precision:str='auto',     # 'auto', 'bf16', 'fp16' or 'fp32' (see `resolve_precision`)
-                   cache:ImageCache|None=None # reuse already decoded images (must have the same size)
+                   cache:ImageCache|None=None, # reuse already decoded images (must have the same size)
+                   shard:tuple|None=None     # `(i, n)`: predict only every n-th image from the i-th (process i of n; the rows of all n make the whole folder)
                   )->pd.DataFrame:
     "Predict every image under `test_dir` with a model, or the mean probabilities of several: a DataFrame with `id`, `label`, `confidence` (and per-class probabilities), in natural order of `id`."
     _check_bs(bs)
@@ -87,6 +88,7 @@ def predict_folder(model,                    # a `best_model` folder or a loaded
     test_dir = check_folder(test_dir, 'test_dir')
     all_files = find_images(test_dir)
     if not all_files: raise UserError(f"test_dir '{test_dir}' has no images: add images or pass another folder")
+    if shard is not None: all_files = all_files[shard[0]::shard[1]]
     caches, p, vocab, first = {}, None, None, None
     for k, m in enumerate(models):  # one model in memory at a time
         name = str(getattr(m.body, 'name_or_path', '') or f'model {k}') if isinstance(m, CLIPClassifier) else str(m)

@@ -6,16 +6,17 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/test_utils.html.md"""
 
 # %% ../nbs/00a_test_utils.ipynb #e2ce5e03
 from __future__ import annotations
+import math
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 from fastcore.all import *
-from transformers import CLIPModel
+from transformers import CLIPModel, SiglipModel, SiglipImageProcessor
 from .core import *
-from .model import tiny_clip_config, tiny_clip_tokenizer
+from .model import tiny_clip_config, tiny_clip_tokenizer, tiny_siglip_config, tiny_siglip_tokenizer
 
 # %% auto #0
-__all__ = ['tiny_clip_checkpoint', 'synthetic_image_folder']
+__all__ = ['tiny_clip_checkpoint', 'tiny_siglip_checkpoint', 'synthetic_image_folder']
 
 # %% ../nbs/00a_test_utils.ipynb #23b9dfdc
 def tiny_clip_checkpoint(path,          # folder to write `config.json` and `model.safetensors` to
@@ -28,6 +29,24 @@ def tiny_clip_checkpoint(path,          # folder to write `config.json` and `mod
     torch.manual_seed(seed)
     CLIPModel(tiny_clip_config(**kwargs)).eval().save_pretrained(path)
     tiny_clip_tokenizer().save_pretrained(path)
+    return path
+
+# %% ../nbs/00a_test_utils.ipynb #ebec4f0c
+def tiny_siglip_checkpoint(path,          # folder to write the model, tokenizer and processor config to
+                           seed:int=0,    # seed of the random initialisation
+                           **kwargs       # passed to `tiny_siglip_config`
+                          )->Path:
+    "Write a randomly initialised tiny `SiglipModel` (vision and text towers), its tokenizer and processor config with `save_pretrained`."
+    quiet_hf()
+    path = Path(path)
+    torch.manual_seed(seed)
+    cfg = tiny_siglip_config(**kwargs)
+    m = SiglipModel(cfg).eval()
+    with torch.no_grad(): m.logit_scale.fill_(math.log(10.)); m.logit_bias.fill_(-10.)
+    m.save_pretrained(path)
+    tiny_siglip_tokenizer(cfg.text_config.max_position_embeddings).save_pretrained(path)
+    sz = cfg.vision_config.image_size
+    SiglipImageProcessor(image_mean=[.5]*3, image_std=[.5]*3, size=dict(height=sz, width=sz)).save_pretrained(path)
     return path
 
 # %% ../nbs/00a_test_utils.ipynb #f44828ee

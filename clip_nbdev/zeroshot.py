@@ -12,13 +12,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.all import *
-from transformers import CLIPModel, AutoTokenizer, AutoConfig
+from transformers import CLIPModel, SiglipModel, AutoTokenizer, AutoConfig
 from .core import *
 from .model import *
-from .model import _looks_like_path
+from .model import _model_dir
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'class_prompts', 'load_clip_full', 'text_embeddings', 'zeroshot_head', 'wise_ft_state', 'wise_ft']
+__all__ = ['TEMPLATES', 'FULL_MODELS', 'class_prompts', 'load_clip_full', 'text_inputs', 'text_embeddings', 'zeroshot_head',
+           'wise_ft_state', 'wise_ft']
 
 # %% ../nbs/02a_zeroshot.ipynb #6de0bb24
 TEMPLATES = ['a photo of a {}.', 'a blurry photo of a {}.', 'a close-up photo of a {}.', 'a photo of the {}.',
@@ -31,46 +32,61 @@ def class_prompts(vocab,                 # class names (folder names)
     return [[t.format(re.sub(r'[_\-]+', ' ', str(c)).strip()) for t in templates] for c in vocab]
 
 # %% ../nbs/02a_zeroshot.ipynb #3d0bb81d
-def load_clip_full(name:str)->tuple:
-    "`(CLIPModel, tokenizer)` of a full CLIP checkpoint: hub id or local folder."
+FULL_MODELS = {'clip': CLIPModel, 'siglip': SiglipModel}  # model_type of a full checkpoint -> its class
+
+def load_clip_full(name:str # a full CLIP or SigLIP checkpoint: hub id or local folder
+                  )->tuple:
+    "`(model, tokenizer)` of a full CLIP or SigLIP checkpoint (`CLIPModel` or `SiglipModel`, by its config's `model_type`)."
     quiet_hf()
     name = str(name)
-    what = "head_init='zeroshot' needs a full CLIP checkpoint (vision and text towers, with its tokenizer)"
+    what = "head_init='zeroshot' needs a full CLIP checkpoint (or SigLIP's: vision and text towers, with its tokenizer)"
     if name == 'tiny': raise UserError(f"{what}: 'tiny' is a vision tower only; pass 'tiny-pretrained', a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
-    p = builtin_model(name) or Path(name).expanduser()
-    if p.is_dir():
-        mt = AutoConfig.from_pretrained(p).model_type
-        if mt != 'clip': raise UserError(f"{what}: '{name}' holds a {mt} model")
-        return CLIPModel.from_pretrained(p).eval(), AutoTokenizer.from_pretrained(p)
-    if _looks_like_path(name): raise UserError(f"model '{name}' is not a folder written by save_pretrained")
-    return from_hub(lambda **kw: (CLIPModel.from_pretrained(name, **kw).eval(), AutoTokenizer.from_pretrained(name, **kw)), name)
+    mt = checkpoint_config(name).model_type
+    if mt not in FULL_MODELS: raise UserError(f"{what}: '{name}' holds a {mt} model")
+    cls, p = FULL_MODELS[mt], _model_dir(name)
+    if p is not None: return cls.from_pretrained(p).eval(), AutoTokenizer.from_pretrained(p)
+    return from_hub(lambda **kw: (cls.from_pretrained(name, **kw).eval(), AutoTokenizer.from_pretrained(name, **kw)), name)
 
 # %% ../nbs/02a_zeroshot.ipynb #2c19a7da
+def text_inputs(clip:CLIPModel|SiglipModel, # the full model whose text tower reads the captions
+                tok,                        # its tokenizer
+                captions:list               # the captions
+               )->dict:
+    "The text tower's inputs for `captions`, tokenized as the family was trained (SigLIP: padded to the full length)."
+    if model_family(clip.config) == 'siglip':
+        enc = tok(captions, padding='max_length', max_length=clip.config.text_config.max_position_embeddings, truncation=True, return_tensors='pt')
+    else: enc = tok(captions, padding=True, return_tensors='pt')
+    return {k: v.to(clip.device) for k,v in enc.items() if k in ('input_ids', 'attention_mask')}
+
 @torch.no_grad()
-def text_embeddings(clip:CLIPModel, tok, prompts:list)->torch.Tensor:
-    "Normalised CLIP text embeddings, averaged over each class's captions and normalised again: (n_classes, embed_dim)."
+def text_embeddings(clip:CLIPModel|SiglipModel, # the full model
+                    tok,                        # its tokenizer
+                    prompts:list                # one list of captions per class
+                   )->torch.Tensor:
+    "Normalised text embeddings, averaged over each class's captions and normalised again: (n_classes, embed_dim)."
     res = []
     for caps in prompts:
-        enc = tok(caps, padding=True, return_tensors='pt').to(clip.device)
-        e = clip.get_text_features(input_ids=enc['input_ids'], attention_mask=enc['attention_mask'])
+        e = clip.get_text_features(**text_inputs(clip, tok, caps))
         e = getattr(e, 'pooler_output', e)  # transformers 5 returns an output object
         res.append(F.normalize(F.normalize(e, dim=-1).mean(0), dim=-1))
     return torch.stack(res)
 
 def zeroshot_head(model:CLIPClassifier, # the classifier to change in place (its body from the same checkpoint)
-                  name:str,             # the full CLIP checkpoint: hub id or local folder
+                  name:str,             # the full CLIP or SigLIP checkpoint: hub id or local folder
                   vocab,                # class names, in the order of the head's outputs
                   templates=TEMPLATES   # caption templates
                  )->CLIPClassifier:
-    "Make `model` CLIP's zero-shot classifier for `vocab`: visual projection, normalisation, and a head of caption embeddings."
+    "Make `model` the checkpoint's zero-shot classifier for `vocab`: (visual projection,) normalisation, and a head of caption embeddings."
     clip, tok = load_clip_full(name)
-    if clip.config.vision_config.hidden_size != model.body.config.hidden_size:
+    if clip.config.vision_config.hidden_size != model.body.config.hidden_size or model_family(clip.config) != model_family(model.body.config):
         raise ValueError(f"the model's vision tower does not come from '{name}'")
     dev = next(model.parameters()).device
-    proj = copy.deepcopy(clip.visual_projection).to(dev)
+    proj = copy.deepcopy(clip.visual_projection).to(dev) if hasattr(clip, 'visual_projection') else None
     w = text_embeddings(clip, tok, class_prompts(vocab, templates)) * clip.logit_scale.exp()
     head = nn.Linear(w.shape[1], w.shape[0]).to(dev)
-    with torch.no_grad(): head.weight.copy_(w); head.bias.zero_()
+    with torch.no_grad():
+        head.weight.copy_(w)
+        head.bias.fill_(clip.logit_bias.item() if hasattr(clip, 'logit_bias') else 0.)
     model.proj, model.normalize, model.head = proj, True, head
     return model
 
