@@ -22,7 +22,9 @@ from .callback.pseudo import *
 from .callback.ssl import *
 from .predict import *
 from .report import *
+from .export import export_onnx, onnx_preprocess_path, check_onnx  # the library side of clip-nbdev-export (not its command)
+from .app import predict_image, example_images, clip_app, launch_app  # and of clip-nbdev-app (gradio is imported when a page is built)
 from . import core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report
 from .callback import pseudo, ssl
 
-__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, pseudo, ssl) for n in m.__all__]  # what `import *` gives: every module's public names
+__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, pseudo, ssl) for n in m.__all__] + ['export_onnx', 'onnx_preprocess_path', 'check_onnx', 'predict_image', 'example_images', 'clip_app', 'launch_app']  # what `import *` gives: every module's public names

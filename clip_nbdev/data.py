@@ -303,6 +303,8 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
              train_csv=None,           # a CSV of image ids (relative to `train_dir`) and labels, instead of class folders (see `csv_items`)
              id_col:str=None,          # with `train_csv`: its id column (default: detected)
              label_col:str=None,       # with `train_csv`: its label column (default: detected)
+             mean=CLIP_MEAN,           # normalisation mean (`clip_learner` sets the model's own, see `model_stats`)
+             std=CLIP_STD,             # normalisation std
              folds:int|None=None,      # k-fold cross-validation: the number of folds (`valid_pct` is then ignored)
              fold:int=0,               # with `folds`: which fold (0 ... folds-1) is the validation set
              **kwargs                  # passed to `DataBlock.dataloaders`
@@ -328,10 +330,11 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
     aug = ([RandAugment(n_ops, magnitude)] if n_ops and magnitude else []) + ([FlipCrop(flip, crop)] if flip or crop else [])
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=CachedImage(cache), batch_tfms=IntToFloatTensor()), CategoryBlock(vocab=vocab)),
                        get_y=_LabelOf(labels), splitter=split,
-                       batch_tfms=[*aug, Normalize.from_stats(CLIP_MEAN, CLIP_STD)])
+                       batch_tfms=[*aug, Normalize.from_stats(mean, std)])
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
     dls.cache, dls.img_size, dls.train_dir, dls.flip, dls.crop = cache, sz, Path(train_dir), flip, crop
+    dls.mean, dls.std = tuple(mean), tuple(std)
     dls.train_csv, dls.folds, dls.fold, dls.labels = train_csv, folds, fold if folds is not None else None, labels
     return dls
 

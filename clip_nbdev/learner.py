@@ -25,7 +25,7 @@ from .speed import *
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'TrainedEpochCallback', 'EpochCSVLog', 'OneBasedEpochs', 'EpochLines',
            'check_keep', 'SaveBestModel', 'check_train_opts', 'GradAccum', 'EarlyStopping', 'TensorBoardLog', 'log_cbs',
-           'clip_learner', 'match_vocab']
+           'match_stats', 'clip_learner', 'match_vocab']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -361,6 +361,19 @@ def log_cbs(log,           # None, 'csv', 'tensorboard', 'wandb', or a list of t
         cbs.append(WandbCallback(log_preds=False))
     return cbs
 
+# %% ../nbs/03_learner.ipynb #6d4a9402
+def match_stats(dls:DataLoaders,     # from `clip_dls`
+                model:CLIPClassifier # the model its batches feed
+               )->DataLoaders:
+    "Normalise the batches of `dls` with `model`'s own mean and std (`model_stats`), in place."
+    mean, std = model_stats(model)
+    if (tuple(getattr(dls, 'mean', ())), tuple(getattr(dls, 'std', ()))) == (mean, std): return dls
+    for dl in dls.loaders:
+        for t in dl.after_batch.fs:
+            if isinstance(t, Normalize): t.mean, t.std = [torch.tensor(v, dtype=t.mean.dtype, device=t.mean.device).view(t.mean.shape) for v in (mean, std)]
+    dls.mean, dls.std = mean, std
+    return dls
+
 # %% ../nbs/03_learner.ipynb #c3644782
 def _saved_model(name, head:str, dls, seed:int):
     "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
@@ -408,6 +421,7 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     trackers = log_cbs(log, output_dir)
     precision = resolve_precision(precision, dls.device or 'cpu')
     model = _saved_model(model_name, head, dls, seed)
+    match_stats(dls, model)  # the model's own normalisation (SigLIP's is not CLIP's)
     if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
     if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
     if grad_checkpointing: set_grad_checkpointing(model)

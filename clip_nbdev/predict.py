@@ -35,8 +35,8 @@ def _check_bs(bs):
 def predict_images(model:CLIPClassifier,   # the classifier
                    cache:ImageCache,       # decoded images
                    files,                  # which images of `cache` to predict, in order
-                   mean=CLIP_MEAN,         # normalisation mean
-                   std=CLIP_STD,           # normalisation std
+                   mean=None,              # normalisation mean (default: the model's own, see `model_stats`)
+                   std=None,               # normalisation std (default: the model's own)
                    bs:int=64,              # batch size (at least 1)
                    tta:bool=False,         # average over the image and its horizontal flip
                    device=None,            # where to run (default: `best_device()`)
@@ -48,6 +48,7 @@ def predict_images(model:CLIPClassifier,   # the classifier
     device = torch.device(ifnone(device, best_device()))
     precision = resolve_precision(precision, device)
     model = model.to(device).eval()
+    mean, std = ifnone(mean, getattr(model, 'mean', CLIP_MEAN)), ifnone(std, getattr(model, 'std', CLIP_STD))
     m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     s = torch.tensor(std, device=device).view(1, 3, 1, 1)
     files, res = L(files), []
@@ -97,7 +98,7 @@ def predict_folder(model,                    # a `best_model` folder or a loaded
         sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (m.img_size,)*2))
         c = caches.setdefault(sz, cache if cache is not None and cache.sz == sz else ImageCache(sz))
         files = c.add(all_files)
-        pk = predict_images(m, c, files, pre.get('mean', CLIP_MEAN), pre.get('std', CLIP_STD), bs=bs, tta=tta, device=device, precision=precision)
+        pk = predict_images(m, c, files, pre.get('mean'), pre.get('std'), bs=bs, tta=tta, device=device, precision=precision)
         v = _model_vocab(m)
         if vocab is None: vocab, first, p, ok = v, name, pk, list(files)
         else:
@@ -202,7 +203,7 @@ def export_preds(self:CLIPLearner,
                 )->pd.DataFrame:
     "Predict every image under `test_dir` with the current model and write them as a CSV."
     m = self.model
-    m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(CLIP_MEAN), std=list(CLIP_STD))
+    m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(getattr(self.dls, 'mean', CLIP_MEAN)), std=list(getattr(self.dls, 'std', CLIP_STD)))
     df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache)
     if fname is None and self.output_dir is not None: fname = self.output_dir/'predictions.csv'
     if fname is not None: write_preds_csv(df, fname, **kwargs)

@@ -95,7 +95,7 @@ class SSLCallback(Callback):
         n_cls = len(self.dls.vocab)
         self.local = torch.arange(len(self.items))[rank_distrib()::max(num_distrib(), 1)]  # this process's share of the pool
         if self.algo == 'freematch' and self.free is None: self.free = FreeMatchState(n_cls, self.momentum)
-        if self.views is None: self.views = WeakStrong(flip=getattr(self.dls, 'flip', False), crop=getattr(self.dls, 'crop', None))
+        if self.views is None: self.views = WeakStrong(flip=getattr(self.dls, 'flip', False), crop=getattr(self.dls, 'crop', None), mean=getattr(self.dls, 'mean', CLIP_MEAN), std=getattr(self.dls, 'std', CLIP_STD))
         self.teacher = first(self.learn.cbs, risinstance(EMA)) if self.ema_teacher else None
         if self.ema_teacher and self.teacher is None: raise UserError("ema_teacher needs the learner's EMA: pass ema= to clip_learner (--ema)")
         if self.old_metrics is None:
