@@ -207,7 +207,7 @@ def train(train_dir:str=None,          # folder with one sub-folder of images pe
           cutmix:float=None,           # CutMix with this alpha (e.g. 1.0; off by default)
           accum_steps:int=1,           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
           early_stopping:int=None,     # end a stage after this many epochs without a better validation accuracy (the best model is kept)
-          grad_checkpointing:store_true=False, # gradient checkpointing of the vision tower: less memory, about a third more compute
+          grad_checkpointing:store_true=False, # gradient checkpointing of the vision tower: far less activation memory, for a second forward pass of the tower in each backward
           log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None, # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
           wise_alpha:float=None,       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
           wise_search:store_true=False, # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
@@ -274,7 +274,7 @@ def _versions():
                 transformers=transformers.__version__, clip_nbdev=clip_nbdev.__version__)
 
 _OUTPUTS = ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth',
-            'oof.csv', 'pseudo_ensemble.csv', 'history.csv', 'steps.csv', 'report.html', '.before_pseudo')  # what --overwrite clears
+            'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo')  # what --overwrite clears
 
 def _start_record(out:Path, a:dict, resume:bool):
     "Say how many images there are; clear what --overwrite replaces; write run.json (or add this resumption to it)."
@@ -405,6 +405,7 @@ def _fold_ids(a:dict)->list: return [a['fold']] if a['fold'] is not None else li
 def _train_folds(a:dict, out:Path, world:int, t0:float)->dict|None:
     "k-fold: the recipe once per fold into `out/fold_<i>/` (pseudo-labels from the folds' mean prediction), then oof.csv, the folds' mean predictions and the summary."
     K, ids, pseudo = a['folds'], _fold_ids(a), a['use_pseudo_labels']
+    if world > 1 and a['fold'] is None: raise UserError("--folds under several processes trains one fold per launch: add --fold i (0 ... folds-1)")
     if _rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
         if a['overwrite']:
@@ -413,9 +414,11 @@ def _train_folds(a:dict, out:Path, world:int, t0:float)->dict|None:
             for f in _OUTPUTS: (out/f).unlink(missing_ok=True)
         if not (out/'run.json').exists() or a['overwrite']: _start_record(out, dict(a, quiet=True), False)  # the k-fold run's flags; each fold records its own too
     fa = lambda i, resume: dict(a, fold=i, resume=resume, overwrite=a['overwrite'] and not resume)
+    trained = False
     for i in ids:  # every fold up to its pseudo-label round (or the whole recipe)
         d = out/f'fold_{i}'
         if _completed(d) or (pseudo and (d/'.before_pseudo').exists()): continue
+        trained = True
         if not a['quiet']: print(f"fold {i} ({i + 1} of {K})", flush=True)
         t = time.time()
         s = _train_run(fa(i, a['resume'] and (d/'run.json').exists()), d, world, t, before_pseudo=pseudo)
@@ -423,6 +426,9 @@ def _train_folds(a:dict, out:Path, world:int, t0:float)->dict|None:
         if s is not None and not a['quiet']: _say(s, d, a, fold=i)
     if pseudo:
         waiting = [j for j in range(K) if not (_completed(out/f'fold_{j}') or (out/f'fold_{j}'/'.before_pseudo').exists())]
+        if trained and world > 1 and not waiting:  # the processes left their group after the first stage: the round is a launch of its own
+            print(f"fold {', '.join(map(str, ids))} is ready for its pseudo-label round: with several processes it is a launch of its own; run this command again with --resume", flush=True)
+            return None
         if waiting:
             print(f"fold {', '.join(map(str, ids))} waits for fold {', '.join(map(str, waiting))}: the pseudo-labels come from every fold's model; "
                   f"when they are trained, run this command again with --resume", flush=True)

@@ -361,7 +361,7 @@ def log_cbs(log,           # None, 'csv', 'tensorboard', 'wandb', or a list of t
         cbs.append(WandbCallback(log_preds=False))
     return cbs
 
-# %% ../nbs/03_learner.ipynb #6d4a9402
+# %% ../nbs/03_learner.ipynb #d278c378
 def match_stats(dls:DataLoaders,     # from `clip_dls`
                 model:CLIPClassifier # the model its batches feed
                )->DataLoaders:
