@@ -410,8 +410,7 @@ def _train_folds(a:dict, out:Path, world:int, t0:float)->dict|None:
         out.mkdir(parents=True, exist_ok=True)
         if a['overwrite']:
             import shutil
-            for i in ids: shutil.rmtree(out/f'fold_{i}', ignore_errors=True)
-            for f in _OUTPUTS: (out/f).unlink(missing_ok=True)
+            for i in ids: shutil.rmtree(out/f'fold_{i}', ignore_errors=True)  # (_start_record clears the k-fold run's own files)
         if not (out/'run.json').exists() or a['overwrite']: _start_record(out, dict(a, quiet=True), False)  # the k-fold run's flags; each fold records its own too
     fa = lambda i, resume: dict(a, fold=i, resume=resume, overwrite=a['overwrite'] and not resume)
     trained = False
@@ -459,7 +458,7 @@ def _ensemble_probs(a:dict, out:Path, K:int):
             with atomic_write(f) as o: df.to_csv(o, index=False)
         return f
     df = pd.read_csv(rank0_first(make), dtype={'id': str, 'label': str}).set_index('id')
-    cols, root = [c for c in df.columns if c.startswith('prob_')], Path(a['test_dir'])
+    root = Path(a['test_dir'])
     def probs(items, vocab):
         return torch.tensor(df.loc[[Path(o).relative_to(root).as_posix() for o in items], [f'prob_{v}' for v in vocab]].values, dtype=torch.float32)
     return probs
@@ -467,10 +466,10 @@ def _ensemble_probs(a:dict, out:Path, K:int):
 def _assemble_folds(a:dict, out:Path, K:int, t0:float)->dict:
     "oof.csv, the folds' mean predictions (predictions.csv), summary.json and run.json's completion of a k-fold run whose folds are all complete."
     import pandas as pd, numpy as np
-    from clip_nbdev.predict import predict_folder, write_preds_csv, _natural_key
+    from clip_nbdev.predict import predict_folder, write_preds_csv, _natural_order
     subs = [json.loads((out/f'fold_{i}'/'summary.json').read_text()) for i in range(K)]
     oof = pd.concat([pd.read_csv(out/f'fold_{i}'/'oof.csv', dtype={'id': str, 'label': str, 'pred': str}) for i in range(K)], ignore_index=True)
-    oof = oof.iloc[sorted(range(len(oof)), key=lambda i: _natural_key(oof['id'].iat[i]))].reset_index(drop=True)
+    oof = _natural_order(oof)
     with atomic_write(out/'oof.csv') as f: oof.to_csv(f, index=False)
     accs = [r['best_accuracy'] for r in subs]
     s = dict(folds=K, oof_accuracy=float((oof.label == oof.pred).mean()), n_oof=len(oof), fold_accuracy_mean=float(np.mean(accs)), fold_accuracy_std=float(np.std(accs)),
@@ -545,13 +544,12 @@ def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='ou
     df = predict_folder(models if len(models) > 1 else models[0], test_dir, bs=batch_size, img_size=img_size, tta=tta, probs=probs, precision=precision, cache=cache,
                         device=device, shard=(rank, world) if world > 1 else None)
     if world > 1:
-        from clip_nbdev.predict import _natural_key
+        from clip_nbdev.predict import _natural_order
         parts = [None] * world
         torch.distributed.all_gather_object(parts, df)
         leave_process_group()
         if rank: return None  # rank 0 writes the file
-        df = pd.concat(parts, ignore_index=True)
-        df = df.iloc[sorted(range(len(df)), key=lambda i: _natural_key(df['id'].iat[i]))].reset_index(drop=True)
+        df = _natural_order(pd.concat(parts, ignore_index=True))
     write_preds_csv(df, output, id_col=id_col, label_col=label_col, extra=[c for c in df.columns if c.startswith('prob_')], id_stem=no_id_ext,
                     sample_submission=sample_submission)
     secs = time.time() - t

@@ -14,6 +14,7 @@ from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import *
+from .data import _eg
 from .model import *
 from .learner import CLIPLearner
 
@@ -68,6 +69,10 @@ def _natural_key(s:str):
     "Sort key of `s` that compares its digit runs as numbers: 'img_2.png' before 'img_10.png'."
     return [int(t) if i % 2 else t for i, t in enumerate(re.split(r'(\d+)', s))], s
 
+def _natural_order(df:pd.DataFrame)->pd.DataFrame:
+    "The rows of `df` in natural order of their `id` (`_natural_key`), renumbered."
+    return df.iloc[sorted(range(len(df)), key=lambda i: _natural_key(df['id'].iat[i]))].reset_index(drop=True)
+
 def _model_vocab(model)->list: return list(getattr(model, 'vocab', None) or [str(i) for i in range(model.head.out_features)])
 
 def predict_folder(model,                    # a `best_model` folder or a loaded model (from `load_clip_model`); or a list of them: an ensemble
@@ -111,14 +116,13 @@ def predict_folder(model,                    # a `best_model` folder or a loaded
                        'label': [vocab[i] for i in idx.tolist()], 'confidence': conf.numpy()})
     if probs: df = pd.concat([df, pd.DataFrame(p.numpy(), columns=[f'prob_{v}' for v in vocab])], axis=1)
     if keep_unreadable:
-        bad = [f for f in all_files if f not in set(ok)]
+        read = set(ok)
+        bad = [f for f in all_files if f not in read]
         if bad: df = pd.concat([df, pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in bad], 'label': ''})], ignore_index=True)
-    return df.iloc[sorted(range(len(df)), key=lambda i: _natural_key(df['id'].iat[i]))].reset_index(drop=True)
+    return _natural_order(df)
 
 # %% ../nbs/05_predict.ipynb #5dfa6b56
 def _no_ext(i:str)->str: return posixpath.splitext(i)[0]
-
-def _eg(xs, n=3)->str: return ', '.join(map(str, xs[:n])) + (', ...' if len(xs) > n else '')
 
 def _sample_rows(ids:list, sample_submission)->tuple:
     "(id column, label column, the sample's ids, the index in `ids` of each of them)"
