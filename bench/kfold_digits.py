@@ -2,7 +2,7 @@
 """k-fold cross-validation on scikit-learn's handwritten digits, on the CPU: is the folds' mean prediction at least as
 good as one fold's model, and what does the out-of-fold score say?
 
-For each seed, `clip-nbdev-train --demo --folds K` (the demo's recipe: tiny-pretrained with the zero-shot head, 32 px,
+For each seed, `train_run(RunConfig(demo=True, folds=K, ...))` (what `clip-nbdev-train --demo --folds K` runs: the demo's recipe: tiny-pretrained with the zero-shot head, 32 px,
 lr 1e-3, `--epochs` epochs, then one round of pseudo-labels for `--pseudo_epochs`, here taken from the folds' mean
 prediction) on the 1,438 training digits; the 359 held-out digits and their true labels are the test set. Recorded
 per seed: the out-of-fold accuracy (every training digit predicted by the fold that did not train on it), each fold's
@@ -17,7 +17,8 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 warnings.simplefilter('ignore')
 import numpy as np
-from clip_nbdev.cli import train
+from clip_nbdev.config import RunConfig
+from clip_nbdev.run import train_run
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,7 +34,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for seed in a.seeds:
             t = time.time()
-            s = train(demo=True, folds=a.folds, seed=seed, epochs=a.epochs, pseudo_epochs=a.pseudo_epochs, output_dir=Path(tmp)/f'seed{seed}', quiet=True)
+            s = train_run(RunConfig(demo=True, folds=a.folds, seed=seed, epochs=a.epochs, pseudo_epochs=a.pseudo_epochs, output_dir=Path(tmp)/f'seed{seed}'), quiet=True)
             single = [f['test_accuracy'] for f in s['fold_scores']]
             r = dict(seed=seed, oof_accuracy=s['oof_accuracy'], n_oof=s['n_oof'], ensemble_test_accuracy=s['test_accuracy'],
                      fold_test_accuracy=single, fold_test_mean=float(np.mean(single)), fold_test_best=float(np.max(single)),

@@ -11,7 +11,7 @@ from pathlib import Path
 from .core import *
 
 # %% auto #0
-__all__ = ['APP_CSS', 'predict_image', 'example_images', 'clip_app', 'launch_app', 'serve', 'app_main']
+__all__ = ['APP_CSS', 'predict_image', 'example_images', 'clip_app', 'launch_app', 'serve']
 
 # %% ../nbs/10_app.ipynb #c8e3b57f
 def predict_image(model,    # a loaded model (`load_clip_model`)
@@ -36,10 +36,6 @@ def predict_image(model,    # a loaded model (`load_clip_model`)
 # %% ../nbs/10_app.ipynb #d3f2ce72
 APP_CSS = ".clip-input img {image-rendering: pixelated; object-fit: contain; width: 100%; height: 100%}"  # small images shown large, not blurred
 
-def _need_gradio(why='the web page'):
-    "Raise a one-line `UserError` unless gradio imports."
-    if importlib.util.find_spec('gradio') is None: raise UserError(f"{why} needs the gradio package: pip install gradio (or pip install 'clip_nbdev[app]')")
-
 def example_images(folder,      # a folder of images (searched recursively)
                    n:int=8      # how many
                   )->list:
@@ -57,7 +53,7 @@ def clip_app(model_path,           # the best_model folder a training run wrote,
              title:str=None        # the page's title (default: the model folder's name and its classes)
             ):
     "A Gradio page that predicts an uploaded image with the model of `model_path`: a `gr.Blocks`, not yet launched."
-    _need_gradio()
+    need('gradio', 'the web page', 'app')
     if top_k < 1: raise UserError(f"top_k must be at least 1, got {top_k}")
     exs = [str(o) for o in example_images(examples, n_examples)] if examples is not None else []
     import gradio as gr
@@ -105,17 +101,10 @@ def serve(model_path:str='output/best_model', # the best_model folder a training
           debug:bool=False       # show full tracebacks
          ):
     "Serve a web page that predicts uploaded images with a saved model."
-    _need_gradio('clip-nbdev-app')
+    need('gradio', 'clip-nbdev-app', 'app')
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     if not 0 < port < 65536: raise UserError(f"--port must be between 1 and 65535, got {port}")
     if not Path(model_path).is_dir(): raise UserError(f"model_path '{model_path}' does not exist: pass the best_model folder a training run wrote")
     demo = clip_app(model_path, examples=examples, n_examples=n_examples, top_k=top_k, title=title)
     print(f"serving {model_path} at http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port} (Ctrl-C to stop)", flush=True)
     launch_app(demo, port=port, host=host, share=share, quiet=True)
-
-def app_main():
-    from clip_nbdev.cli import run_cli
-    sys.exit(run_cli(serve, prog='clip-nbdev-app'))
-
-# %% ../nbs/10_app.ipynb #dca3b414
-if __name__ == '__main__' and Path(sys.argv[0]).name == 'app.py': app_main()  # python -m clip_nbdev.app

@@ -36,30 +36,6 @@ class RandAugment(Transform):
         "For each of `bs` images: the indices of its `n` operations in `op_names`, and whether each is negated."
         return torch.randint(len(self.op_names), (bs, self.n)), torch.rand(bs, self.n) <= 0.5
 
-    def magnitude(self, name:str, h:int, w:int)->tuple:
-        "`(magnitude, signed)` of operation `name` at this transform's magnitude, for images of size (h, w)."
-        key = (name, h, w)
-        if key not in self._mags:
-            fn, signed = self.tv._AUGMENTATION_SPACE[name]
-            mags = fn(self.num_bins, h, w)
-            self._mags[key] = (float(mags[self.m]) if mags is not None and mags.ndim > 0 else 0.), signed
-        return self._mags[key]
-
-    def plan(self, bs:int, h:int, w:int)->tuple:
-        "Draw the operations of `bs` images: `(steps, idx)`, each step `(name, magnitude, start, end)` applied to the images `idx[start:end]`, in order."
-        choice, neg = self.draw(bs)
-        steps, idxs, off = [], [], 0
-        for s in range(self.n):
-            for j, name in enumerate(self.op_names):
-                if name == 'Identity': continue
-                mag, signed = self.magnitude(name, h, w)
-                for sign in ((False, True) if signed else (False,)):
-                    sel = (choice[:, s] == j) & ((neg[:, s] == sign) if signed else True)
-                    idx = sel.nonzero().squeeze(1)
-                    if len(idx) == 0: continue
-                    steps.append((name, -mag if sign else mag, off, off + len(idx))); idxs.append(idx); off += len(idx)
-        return steps, torch.cat(idxs) if idxs else torch.zeros(0, dtype=torch.long)
-
     def encodes(self, x:TensorImage):
         x = x.as_subclass(torch.Tensor).clone()
         steps, idx = self.plan(x.shape[0], *x.shape[-2:])
@@ -69,6 +45,34 @@ class RandAugment(Transform):
             i = idx[a:b]
             x[i] = self.tv._apply_image_or_video_transform(x[i], name, mag, interpolation=self.tv.interpolation, fill=self.tv._fill)
         return TensorImage(x.clamp_(0, 1))
+
+# %% ../nbs/01a_augment.ipynb #6c995758
+@patch
+def magnitude(self:RandAugment, name:str, h:int, w:int)->tuple:
+    "`(magnitude, signed)` of operation `name` at this transform's magnitude, for images of size (h, w)."
+    key = (name, h, w)
+    if key not in self._mags:
+        fn, signed = self.tv._AUGMENTATION_SPACE[name]
+        mags = fn(self.num_bins, h, w)
+        self._mags[key] = (float(mags[self.m]) if mags is not None and mags.ndim > 0 else 0.), signed
+    return self._mags[key]
+
+# %% ../nbs/01a_augment.ipynb #363078e3
+@patch
+def plan(self:RandAugment, bs:int, h:int, w:int)->tuple:
+    "Draw the operations of `bs` images: `(steps, idx)`, each step `(name, magnitude, start, end)` applied to the images `idx[start:end]`, in order."
+    choice, neg = self.draw(bs)
+    steps, idxs, off = [], [], 0
+    for s in range(self.n):
+        for j, name in enumerate(self.op_names):
+            if name == 'Identity': continue
+            mag, signed = self.magnitude(name, h, w)
+            for sign in ((False, True) if signed else (False,)):
+                sel = (choice[:, s] == j) & ((neg[:, s] == sign) if signed else True)
+                idx = sel.nonzero().squeeze(1)
+                if len(idx) == 0: continue
+                steps.append((name, -mag if sign else mag, off, off + len(idx))); idxs.append(idx); off += len(idx)
+    return steps, torch.cat(idxs) if idxs else torch.zeros(0, dtype=torch.long)
 
 # %% ../nbs/01a_augment.ipynb #7daa4acd
 def random_crop_mat(x:Tensor,           # a batch of images (only its size, device and dtype are used)

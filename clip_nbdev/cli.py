@@ -6,34 +6,39 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #cd8d18ec
 from __future__ import annotations
-import argparse, json, os, sys, time, platform, shlex, inspect, signal, threading, traceback
-from contextlib import nullcontext
+import argparse, inspect, os, re, shlex, signal, sys, threading, traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args, get_origin, get_type_hints
 from fastcore.basics import ifnone
+from fastcore.meta import delegates
 from fastcore.script import anno_parser, store_true
 from .core import *
+from .config import *
 
 # %% auto #0
-__all__ = ['ISSUES', 'OnOff', 'cli_parser', 'run_cli', 'train', 'is_cli_run', 'train_main', 'predict', 'predict_main']
+__all__ = ['ISSUES', 'OnOff', 'cli_parser', 'run_cli', 'train_parser', 'train', 'is_cli_run', 'train_main', 'predict',
+           'predict_main', 'export_main', 'app_main']
 
-# %% ../nbs/06_cli.ipynb #0d99467b
+# %% ../nbs/06_cli.ipynb #4bc250b2
 class OnOff(argparse.BooleanOptionalAction):
     "`--x` turns an option on, `--no_x` (or `--no-x`) off; not given: None (the command's default)."
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, not option_string.startswith(('--no-', '--no_')))
 
-def cli_parser(func, prog:str=None):
-    "fastcore's `anno_parser` for `func`, with the flags spelled `--like_this` (the hyphenated spelling still works)."
-    p = anno_parser(func, prog=prog)
+def _underscored(p:argparse.ArgumentParser)->argparse.ArgumentParser:
+    "Show the flags of `p` spelled `--like_this`; the hyphenated spelling still works."
     for a in p._actions:
-        hy = [o for o in a.option_strings if o.startswith('--') and '-' in o[2:]]
-        for o in hy:
+        for o in [o for o in a.option_strings if o.startswith('--') and '-' in o[2:]]:
             us = '--' + o[2:].replace('-', '_')
             a.option_strings = [us if s == o else s for s in a.option_strings]
             p._option_string_actions[us] = a
     return p
 
+def cli_parser(func, prog:str=None):
+    "fastcore's `anno_parser` for `func`, with the flags spelled `--like_this` (the hyphenated spelling still works)."
+    return _underscored(anno_parser(func, prog=prog))
+
+# %% ../nbs/06_cli.ipynb #ebc00481
 ISSUES = 'https://github.com/clip-nbdev/clip_nbdev/issues'
 
 def _leave_process_group():
@@ -45,9 +50,21 @@ def _interrupted(prog:str)->int:
     print(f"{prog}: interrupted; what was finished is on disk (the best model so far, the log and the last checkpoint: add --resume to continue)", file=sys.stderr)
     return 130
 
-def run_cli(func, argv=None, prog:str=None)->int:
-    "Parse `argv` (default `sys.argv[1:]`) for `func` and run it: a `UserError` becomes one line and exit status 2, a bug keeps its traceback (exit status 1)."
-    args = vars(cli_parser(func, prog=prog).parse_args(argv))
+def _error(prog:str, e:Exception, debug:bool)->int:
+    "Exit status 2 and one line for a `UserError`; a bug keeps its traceback (exit status 1)."
+    if debug: raise e
+    if isinstance(e, UserError):
+        print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    traceback.print_exception(e)
+    print(f"{prog}: this is a bug in clip_nbdev, not a mistake in what you passed: please report it at {ISSUES} with the command and the traceback above", file=sys.stderr)
+    return 1
+
+# %% ../nbs/06_cli.ipynb #28b1a422
+def run_cli(func, argv=None, prog:str=None, parser=None)->int:
+    "Parse `argv` (default `sys.argv[1:]`) with `parser` (default: `train_parser` for `train`, else `cli_parser(func)`) and run `func`: a `UserError` becomes one line and exit status 2, a bug keeps its traceback (exit status 1)."
+    if parser is None: parser = train_parser(prog or 'clip-nbdev-train') if func is train else cli_parser(func, prog=prog)
+    args = vars(parser.parse_args(argv))
     for k in ('pdb', 'xtra'): args.pop(k, None)  # fastcore's hidden flags
     prog, interrupted = prog or func.__name__, []
     def on_sigint(sig, frame): interrupted.append(sig); signal.default_int_handler(sig, frame)
@@ -57,442 +74,60 @@ def run_cli(func, argv=None, prog:str=None)->int:
     except KeyboardInterrupt: return _interrupted(prog)
     except Exception as e:
         if interrupted: return _interrupted(prog)  # Ctrl-C inside native code (safetensors, say) can surface as another exception
-        if args.get('debug'): raise
-        if isinstance(e, UserError):
-            print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
-            return 2
-        traceback.print_exc()
-        print(f"{prog}: this is a bug in clip_nbdev, not a mistake in what you passed: please report it at {ISSUES} with the command and the traceback above", file=sys.stderr)
-        return 1
+        return _error(prog, e, args.get('debug'))
     finally:
         if main: signal.signal(signal.SIGINT, old)
         _leave_process_group()  # a distributed run that failed: leave its process group before exiting
 
+# %% ../nbs/06_cli.ipynb #7047b0b8
+def _field_docs(cls)->dict:
+    "The comment after each field of dataclass `cls` (fastcore's `docments` reads a function's parameters, not a dataclass's fields)."
+    return {m[1]: m[2].strip() for m in re.finditer(r'^\s+(\w+)\s*:[^#\n]*#(.*)$', inspect.getsource(cls), re.M)}
 
-# %% ../nbs/06_cli.ipynb #a814984d
-def _rank()->int: return int(os.environ.get('RANK', 0))  # fastai's rank_distrib, without importing torch
+def _add_field(g, name:str, t, doc:str, default):
+    "Add the flag of `RunConfig` field `name` (type `t`) to argument group `g`; not given, it is absent from the parsed values."
+    kw = dict(help=doc + (f' (default: {default})' if default not in (None, False) else ''), default=argparse.SUPPRESS)
+    t, *meta = get_args(t) if get_origin(t) is Annotated else (t,)
+    extra = next((m for m in meta if isinstance(m, dict)), {})
+    flag = f'--{name}'
+    if extra.get('onoff'): return g.add_argument(flag, action=OnOff, **kw)
+    if t is bool: return g.add_argument(flag, action='store_true', **kw)
+    g.add_argument(flag, type=t, nargs=extra.get('nargs'), choices=extra.get('choices'), metavar=name.upper() if extra.get('choices') is None else None, **kw)
 
-def _write_json(fname, obj):
-    with atomic_write(fname) as f: f.write(json.dumps(obj, indent=1, default=str))
+# %% ../nbs/06_cli.ipynb #e612012e
+def train_parser(prog:str='clip-nbdev-train')->argparse.ArgumentParser:
+    "The parser of `clip-nbdev-train`: the fields of `RunConfig` in their groups, then the flags of this invocation."
+    p = argparse.ArgumentParser(prog=prog, description=train.__doc__)
+    hints, docs = get_type_hints(RunConfig, include_extras=True), _field_docs(RunConfig)
+    for group, names in GROUPS.items():
+        g = p.add_argument_group(group)
+        for n in names: _add_field(g, n, hints[n], docs[n], RunConfig.__dataclass_fields__[n].default)
+    g = p.add_argument_group('this invocation')
+    g.add_argument('--config', metavar='FILE', default=argparse.SUPPRESS, help='read the settings from a run file (.toml, .yaml or .json; flags given too take precedence)')
+    g.add_argument('--print_config', nargs='?', const='toml', choices=['toml', 'yaml', 'json'], default=argparse.SUPPRESS,
+                   help='print the run file these flags amount to (toml unless yaml or json) and stop')
+    g.add_argument('--resume', action='store_true', default=argparse.SUPPRESS, help="continue the run in output_dir from its last checkpoint (omitted flags are taken from its run.json); a finished run is left as it is")
+    g.add_argument('--quiet', action='store_true', default=argparse.SUPPRESS, help='print only warnings, errors and the result (no progress bars or epoch lines)')
+    g.add_argument('--debug', action='store_true', default=argparse.SUPPRESS, help='show full tracebacks')
+    return _underscored(p)
 
-def _jsonable(v): return json.loads(json.dumps(v, default=str))
-
-_NOT_RECORDED = ('resume', 'debug', 'quiet')                         # flags of one invocation, not of the run
-_RESUME_FREE = ('output_dir', 'num_workers', 'cache_dir', 'overwrite', 'fold')  # flags a resumed run may change
-
-def _resume_args(out:Path, given:dict)->dict:
-    "The arguments of the run recorded in `out/run.json`, with a `UserError` where `given` sets another value."
-    f = out/'run.json'
-    if not f.exists(): raise UserError(f"--resume: output_dir '{out}' has no run.json of a run to resume: run without --resume")
-    rec, defaults = json.loads(f.read_text())['args'], {k: p.default for k,p in inspect.signature(train).parameters.items()}
-    diff = [k for k,v in given.items() if k in rec and k not in _RESUME_FREE and _jsonable(v) not in (_jsonable(rec[k]), _jsonable(defaults[k]))]
-    if diff: raise UserError("--resume continues the run with its own flags, but " + ', '.join(f"--{k} {given[k]} (run.json: {rec[k]})" for k in diff) + ": drop or correct them")
-    return {**given, **{k: v for k,v in rec.items() if k not in _RESUME_FREE}}
-
-def _check_train(a:dict)->dict:
-    "Check the flags of `train` before anything is decoded or loaded; return them with the defaults (and those of --demo) filled in."
-    from clip_nbdev.data import _size2, check_folder, find_images, digits_folder, class_folder_items, csv_items
-    from clip_nbdev.distributed import rank0_first
-    out = Path(a['output_dir'])
-    if out.exists() and not out.is_dir(): raise UserError(f"--output_dir '{out}' is a file: pass a folder (it is created if needed)")
-    if a['demo']:
-        data = out/'demo_digits'
-        if not (data/'test_labels.csv').exists(): rank0_first(lambda: data if (data/'test_labels.csv').exists() else digits_folder(data, words=True))
-        model = ifnone(a['model_name'], 'tiny-pretrained')
-        a = {**a, 'train_dir': ifnone(a['train_dir'], data/'train'), 'test_dir': ifnone(a['test_dir'], data/'test'), 'use_pseudo_labels': True,
-             'model_name': model, 'img_size': ifnone(a['img_size'], (32, 32)), 'lr': ifnone(a['lr'], 3e-3 if model == 'tiny' else 1e-3),
-             'head_init': ifnone(a['head_init'], 'zeroshot' if model == 'tiny-pretrained' else 'random'), 'flip': ifnone(a['flip'], False), 'crop': ifnone(a['crop'], 1.)}
-    a = {**a, 'model_name': ifnone(a['model_name'], DEFAULT_MODEL), 'head_init': ifnone(a['head_init'], 'random'), 'img_size': _size2(ifnone(a['img_size'], (64, 64)), '--img_size'), 'lr': ifnone(a['lr'], 3e-6),
-         'flip': ifnone(a['flip'], True), 'crop': ifnone(a['crop'], 0.5), 'ssl_epochs': ifnone(a['ssl_epochs'], a['epochs'])}
-    if a['train_csv'] is not None:
-        if a['train_dir'] is not None and not a['demo']: raise UserError("--train_dir and --train_csv are two ways to give the labels: pass one (--train_csv with --image_dir, the folder of its images)")
-        if a['image_dir'] is None: raise UserError("--train_csv needs --image_dir, the folder its ids name images in")
-    elif a['image_dir'] is not None or a['id_col'] is not None or a['label_col'] is not None: raise UserError("--image_dir, --id_col and --label_col go with --train_csv (a CSV of image ids and labels): add it, or drop them")
-    if a['train_dir'] is None and a['train_csv'] is None: raise UserError("--train_dir is required (a folder with one sub-folder of images per class), or --train_csv with --image_dir, or pass --demo")
-    if a['fold'] is not None and a['folds'] is None: raise UserError("--fold picks one fold of a k-fold run: add --folds (the number of folds)")
-    if a['folds'] is not None:
-        if a['folds'] < 2: raise UserError(f"--folds must be at least 2, got {a['folds']}")
-        if a['fold'] is not None and not 0 <= a['fold'] < a['folds']: raise UserError(f"--fold must be one of 0 ... {a['folds'] - 1} (--folds {a['folds']}), got {a['fold']}")
-    for k in ('mixup', 'cutmix'):
-        if a[k] is not None and not a[k] > 0: raise UserError(f"--{k} is the alpha of its Beta distribution and must be above 0, got {a[k]}")
-    if a['mixup'] is not None and a['cutmix'] is not None: raise UserError("--mixup and --cutmix each mix every batch: pass one of them")
-    if (a['mixup'] is not None or a['cutmix'] is not None) and a['ssl'] is not None: raise UserError(f"--{'mixup' if a['mixup'] is not None else 'cutmix'} does not combine with --ssl (whose batches hold unlabelled images): drop one")
-    if a['early_stopping'] is not None and a['early_stopping'] < 1: raise UserError(f"--early_stopping is a patience in epochs and must be at least 1, got {a['early_stopping']}")
-    if a['early_stopping'] is not None and a['keep'] == 'last': raise UserError("--early_stopping keeps the best model: it does not combine with --keep last")
-    if a['log'] in ('tensorboard', 'wandb'):
-        import importlib.util
-        if importlib.util.find_spec(a['log']) is None: raise UserError(f"--log {a['log']} needs the {a['log']} package: pip install {a['log']} (or pip install 'clip_nbdev[{a['log']}]')")
-    for k in ('batch_size', 'epochs', 'pseudo_epochs', 'ssl_epochs', 'ssl_mu', 'accum_steps'):
-        if a[k] < 1: raise UserError(f"--{k} must be at least 1, got {a[k]}")
-    for k in ('lr', 'pseudo_lr', 'ssl_lr'):
-        if a[k] is not None and not a[k] > 0: raise UserError(f"--{k} must be above 0, got {a[k]}")
-    for k in ('pseudo_threshold', 'ssl_threshold', 'crop'):
-        if not 0 < a[k] <= 1: raise UserError(f"--{k} must be in (0, 1], got {a[k]}")
-    if a['ssl_lambda'] < 0: raise UserError(f"--ssl_lambda must be at least 0, got {a['ssl_lambda']}")
-    if a['ssl'] is not None and a['test_dir'] is None and a['unlabelled_dir'] is None: raise UserError("--ssl needs unlabelled images: pass --test_dir or --unlabelled_dir")
-    if a['unlabelled_dir'] is not None and a['ssl'] is None: raise UserError("--unlabelled_dir is for the semi-supervised stage: add --ssl fixmatch, flexmatch or freematch")
-    held = [d for d in ([out] if a['folds'] is None else [out/f'fold_{i}' for i in _fold_ids(a)]) if (d/'best_model').exists()]
-    if held and not a['overwrite'] and not a['resume']:
-        raise UserError(f"output_dir '{held[0]}' already holds a model (best_model/): pass --overwrite to replace it, --resume to continue its run, or another --output_dir")
-    if (a['wise_alpha'] is not None or a['wise_search']) and a['head_init'] != 'zeroshot': raise UserError("--wise_alpha and --wise_search need --head_init zeroshot")
-    if a['wise_alpha'] is not None and not 0 <= a['wise_alpha'] <= 1: raise UserError(f"--wise_alpha must be between 0 and 1, got {a['wise_alpha']}")
-    if a['use_pseudo_labels'] and a['test_dir'] is None: raise UserError("--use_pseudo_labels needs --test_dir, the folder of unlabelled images")
-    if a['train_csv'] is not None:
-        train_dir = check_folder(a['image_dir'], '--image_dir')
-        a['n_images'] = len(csv_items(a['train_csv'], train_dir, a['id_col'], a['label_col'])[0])  # checks the file, its columns and its ids
-    else:
-        train_dir = check_folder(a['train_dir'], '--train_dir')
-        a['n_images'] = len(class_folder_items(train_dir)[0])  # checks the class folders too
-    if a['folds'] is not None and a['folds'] > a['n_images']: raise UserError(f"--folds {a['folds']} needs at least as many labelled images, there are {a['n_images']}: pass fewer folds")
-    if a['test_dir'] is not None:
-        test_dir = check_folder(a['test_dir'], '--test_dir')
-        if a['train_csv'] is None and test_dir.resolve().is_relative_to(train_dir.resolve()):
-            raise UserError(f"--test_dir '{test_dir}' is inside --train_dir '{train_dir}', whose sub-folders are the classes: pass the folder that holds one sub-folder per class (such as {train_dir/'train'})")
-        if not find_images(test_dir): raise UserError(f"--test_dir '{test_dir}' has no images: add images or pass another folder")
-    if a['sample_submission'] is not None and not Path(a['sample_submission']).is_file(): raise UserError(f"--sample_submission '{a['sample_submission']}' does not exist: pass the competition's sample_submission.csv")
-    if a['sample_submission'] is not None and a['test_dir'] is None: raise UserError("--sample_submission is the form of predictions.csv: add --test_dir, the images to predict")
-    if a['unlabelled_dir'] is not None:
-        u = check_folder(a['unlabelled_dir'], '--unlabelled_dir')
-        if a['train_csv'] is None and u.resolve().is_relative_to(train_dir.resolve()): raise UserError(f"--unlabelled_dir '{u}' is inside --train_dir '{train_dir}': pass a folder of images that are not labelled")
-        if not find_images(u): raise UserError(f"--unlabelled_dir '{u}' has no images: add images or pass another folder")
-    return a
-
-def train(train_dir:str=None,          # folder with one sub-folder of images per class
-          test_dir:str=None,           # folder of unlabelled images to predict (and pseudo-label)
-          train_csv:str=None,          # instead of --train_dir: a CSV of image ids and labels (with --image_dir)
-          image_dir:str=None,          # with --train_csv: the folder its ids name images in (with or without the extension)
-          id_col:str=None,             # with --train_csv: its id column (default: detected, e.g. id, image, file; or the first of two)
-          label_col:str=None,          # with --train_csv: its label column (default: detected, e.g. label, class, target; or the second of two)
-          sample_submission:str=None,  # a Kaggle sample_submission.csv: predictions.csv takes its column names, id form and row order
-          folds:int=None,              # k-fold cross-validation: train the recipe once per fold into output_dir/fold_<i>/, write oof.csv and the folds' mean predictions
-          fold:int=None,               # with --folds: train this fold alone (0 ... folds-1; e.g. one per GPU or machine)
-          model_name:str=None,         # Hugging Face hub id, local save_pretrained folder, 'tiny' or 'tiny-pretrained' (default openai/clip-vit-large-patch14; tiny-pretrained with --demo)
-          img_size:Annotated[int, "image height and width", dict(nargs=2)]=None, # image height and width (default 64 64; 32 32 with --demo)
-          batch_size:int=8,            # batch size
-          epochs:int=4,                # epochs of the first stage
-          lr:float=None,               # peak learning rate (default 3e-6; 1e-3 with --demo)
-          output_dir:str='output',     # where best_model/, log.csv, summary.json and predictions.csv go
-          use_pseudo_labels:store_true=False, # pseudo-label the test images and train on them too
-          pseudo_threshold:float=0.9,  # keep test images predicted with a confidence above this
-          pseudo_epochs:int=2,         # epochs of the pseudo-label stage
-          pseudo_lr:float=None,        # peak lr of the pseudo-label stage (default: half of lr)
-          ssl:Annotated[str, "semi-supervised stage", dict(choices=['fixmatch', 'flexmatch', 'freematch'])]=None, # a semi-supervised stage on the unlabelled images after the first stage: fixmatch, flexmatch or freematch (off by default)
-          ssl_epochs:int=None,         # epochs of the semi-supervised stage (each a pass over the images --ssl_epoch says; default: --epochs)
-          ssl_mu:int=1,                # unlabelled images per labelled image in each step of the semi-supervised stage
-          ssl_threshold:float=0.95,    # confidence a pseudo-label needs in the semi-supervised stage (FixMatch; FlexMatch's highest; FreeMatch adapts its own)
-          ssl_lambda:float=1.,         # weight of the unlabelled loss
-          ssl_lr:float=None,           # peak lr of the semi-supervised stage (default: --lr)
-          ssl_epoch:Annotated[str, "what an epoch passes over", dict(choices=['labelled', 'unlabelled'])]='unlabelled', # an epoch of the semi-supervised stage passes over the unlabelled images (the labelled batches cycled; many more steps than a supervised epoch when labels are few), or over the labelled ones
-          unlabelled_dir:str=None,     # another folder of unlabelled images for the semi-supervised stage (besides --test_dir)
-          keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best', # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
-          warmup_pct:float=0.1,        # share of each stage's steps spent warming up
-          ra_magnitude:int=7,          # RandAugment magnitude (0-30; 0 turns augmentation off)
-          ra_ops:int=2,                # RandAugment operations per image
-          flip:Annotated[bool, "flip", dict(action=OnOff)]=None, # random horizontal flips of training images (default on; off with --demo: a flipped 2 is not a 2)
-          crop:float=None,             # random resized crops of training images, area from CROP to 1 (default 0.5; 1: off, and off with --demo)
-          valid_pct:float=0.2,         # share of the labelled images held out for validation
-          seed:int=42,                 # seed of the split, the head and the augmentation
-          num_workers:int=0,           # DataLoader workers (images are decoded once up front: 0 is usually fastest)
-          cache_dir:str=None,          # keep the decoded images memory-mapped in this folder (data larger than memory; reused by later runs)
-          compile:store_true=False,    # torch.compile the model (falls back to eager, with a warning, where it fails)
-          cuda_graph:store_true=False, # run each training step as a replay of one captured CUDA graph (several times faster at small batches; eager off CUDA)
-          precision:str='auto',        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
-          head:str='auto',             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
-          head_init:str=None,          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default random; zeroshot with --demo)
-          llrd:float=None,             # layer-wise lr decay, e.g. 0.65 (off by default)
-          ema:float=None,              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
-          freeze_epochs:int=0,         # LP-FT: train the head alone for this many epochs first
-          label_smoothing:float=0.,    # label smoothing of the cross-entropy
-          mixup:float=None,            # MixUp with this alpha (e.g. 0.4; off by default)
-          cutmix:float=None,           # CutMix with this alpha (e.g. 1.0; off by default)
-          accum_steps:int=1,           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
-          early_stopping:int=None,     # end a stage after this many epochs without a better validation accuracy (the best model is kept)
-          grad_checkpointing:store_true=False, # gradient checkpointing of the vision tower: far less activation memory, for a second forward pass of the tower in each backward
-          log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None, # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
-          wise_alpha:float=None,       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
-          wise_search:store_true=False, # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
-          tta:store_true=False,        # test-time augmentation (horizontal flip) for predictions.csv
-          demo:store_true=False,       # zero-shot, then fine-tune tiny-pretrained on the built-in handwritten digits (no data or network needed)
-          overwrite:store_true=False,  # replace a model already in output_dir
-          resume:store_true=False,     # continue the run in output_dir from its last checkpoint (omitted flags are taken from its run.json); a finished run is left as it is
-          quiet:store_true=False,      # print only warnings, errors and the result (no progress bars or epoch lines)
-          debug:store_true=False       # show full tracebacks
-         )->dict:
+# %% ../nbs/06_cli.ipynb #b39ff75d
+@delegates(RunConfig)
+def train(config:str=None,       # a run file (.toml, .yaml or .json) of settings; those given as arguments take precedence
+          print_config:str=None, # 'toml', 'yaml' or 'json': print the run file these settings amount to, and stop
+          resume:bool=False,     # continue the run in output_dir from its last checkpoint (settings not given are taken from its run.json)
+          quiet:bool=False,      # print only warnings, errors and the result
+          debug:bool=False,      # show full tracebacks
+          **kwargs)->dict:
     "Fine-tune a CLIP vision transformer on a folder of images, as the competition's train.py did."
-    t0, out = time.time(), Path(output_dir)
-    given = {k: v for k,v in locals().items() if k in _run_flags()}
-    if resume:
-        if overwrite: raise UserError("--resume continues the run in output_dir and --overwrite would delete it: pass one of them")
-        args = _resume_args(out, given)
-        run = json.loads((out/'run.json').read_text())
-        if run.get('completed'):
-            if _rank() == 0: print(f"the run in '{out}' finished on {run['completed']}: nothing to resume (its model is in {out/('fold_*/best_model' if run['args'].get('folds') else 'best_model')}; pass --overwrite to train it again)")
-            return json.loads((out/'summary.json').read_text())
-        if _jsonable(args) != _jsonable(given): return train(**args, resume=True, quiet=quiet, debug=debug)
-    a = _check_train(dict(given, resume=resume, quiet=quiet))
-    from clip_nbdev.distributed import join_process_group
-    world = join_process_group()
-    if a['folds'] is not None: return _train_folds(a, out, world, t0)
-    summary = _train_run(a, out, world, t0)
-    if summary is not None: _say(summary, out, a)
-    return summary
+    cfg = RunConfig(**{**(read_config(config) if config is not None else {}), **kwargs})
+    if print_config is not None: print(config_text(cfg, print_config), end=''); return None
+    cfg, done = prepare_run(cfg, resume)  # every check that needs no image, before torch is imported
+    if done is not None: return done
+    from clip_nbdev.run import train_run
+    return train_run(cfg, resume=resume, quiet=quiet, command=_command() if is_cli_run() else None)
 
-def _say(s:dict, out:Path, a:dict, fold:int=None):
-    print((f"fold {fold}: " if fold is not None else '') + f"best validation accuracy {s['best_accuracy']:.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})"
-          + (f"; test accuracy {s['test_accuracy']:.4f}" if 'test_accuracy' in s else '')
-          + (f" (zero-shot {s['zeroshot_test_accuracy']:.4f})" if 'zeroshot_test_accuracy' in s else '')
-          + f"; {s['pseudo_labels_added']} pseudo-labels; {s['wall_time_s']:.0f} s; model in {out/'best_model'}", flush=True)
-
-def _report(out:Path, learn=None, **kwargs):
-    "Write `out/report.html`; a failure to draw it is a warning, not the loss of a finished run."
-    from clip_nbdev.report import write_report
-    try: write_report(out, learn, **kwargs)
-    except Exception as e: print(f"warning: no report.html in '{out}' ({type(e).__name__}: {e}); the run's other files are written", file=sys.stderr)
-
-def _completed(d:Path)->bool: return (d/'run.json').exists() and bool(json.loads((d/'run.json').read_text()).get('completed'))
-
-def _train_run(a:dict, out:Path, world:int, t0:float, before_pseudo:bool=False, pseudo_probs=None)->dict|None:
-    "One run of the recipe into `out` (the whole run, or a fold): record, fit, results; rank 0's summary (None on other ranks, and with `before_pseudo`)."
-    with folder_lock(out, '--output_dir') if _rank() == 0 else nullcontext():
-        if _rank() == 0: _start_record(out, a, a['resume'])
-        learn, seen, t_fit = _fit(a, out, a['resume'], world, before_pseudo, pseudo_probs)
-        if _rank() or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
-        summary = _results(learn, a, out, seen, t_fit, world, t0)
-        _write_json(out/'summary.json', summary)
-        _report(out, learn)
-        _write_json(out/'run.json', dict(json.loads((out/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
-        (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
-    return summary
-
-def _run_flags()->list:
-    "The flags that make a run (recorded in run.json, and taken from it on --resume)."
-    return [k for k in inspect.signature(train).parameters if k not in _NOT_RECORDED]
-
-def _versions():
-    import torch, fastai, transformers, clip_nbdev
-    return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__,
-                transformers=transformers.__version__, clip_nbdev=clip_nbdev.__version__)
-
-_OUTPUTS = ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth',
-            'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo')  # what --overwrite clears
-
-def _start_record(out:Path, a:dict, resume:bool):
-    "Say how many images there are; clear what --overwrite replaces; write run.json (or add this resumption to it)."
-    if not a['quiet']: print((f"train_csv '{a['train_csv']}'" if a['train_csv'] is not None else f"train_dir '{a['train_dir']}'") + f": {a['n_images']} images"
-                             + (f"; fold {a['fold']} of {a['folds']}" if a['folds'] is not None and a['fold'] is not None else ''), flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    if a['overwrite']:
-        import shutil
-        for f in _OUTPUTS: (out/f).unlink(missing_ok=True)
-        shutil.rmtree(out/'report', ignore_errors=True)  # the report's figures
-    now = dict(command=_command() if is_cli_run() else None, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
-    if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
-    else: run = dict(now, args={k: a[k] for k in _run_flags()}, seed=a['seed'], versions=_versions())
-    _write_json(out/'run.json', run)
-
-def _images_seen():
-    "A callback that counts the training images this process went through."
-    from fastai.callback.core import Callback
-    from fastai.torch_core import find_bs
-    class ImagesSeen(Callback):
-        n = 0
-        def after_batch(self):
-            if self.training: self.n += find_bs(self.yb)
-    return ImagesSeen()
-
-_KNOBS = ('mixup', 'cutmix', 'accum_steps', 'early_stopping', 'grad_checkpointing', 'log')  # flags passed to clip_learner as they are
-
-def _fit(a:dict, out:Path, resume:bool, world:int, before_pseudo:bool=False, pseudo_probs=None):
-    "Decode the data, build the learner, run the recipe (up to its pseudo-label round with `before_pseudo`; that round on `pseudo_probs` if given): `(learn, images seen, seconds)`."
-    import torch
-    from clip_nbdev.data import clip_dls
-    from clip_nbdev.learner import clip_learner, EpochLines
-    import pandas as pd
-    from clip_nbdev.recipe import Recipe, SSLStage
-    from clip_nbdev.distributed import rank0_first, leave_process_group
-    from clip_nbdev.report import StepLog
-    seed_everything(a['seed'])
-    dls = rank0_first(clip_dls, a['image_dir'] if a['train_csv'] is not None else a['train_dir'], img_size=a['img_size'], bs=a['batch_size'], valid_pct=a['valid_pct'],
-                      seed=a['seed'], n_ops=a['ra_ops'], magnitude=a['ra_magnitude'], flip=a['flip'], crop=a['crop'] if a['crop'] < 1 else None,
-                      num_workers=a['num_workers'], cache_dir=a['cache_dir'], train_csv=a['train_csv'], id_col=a['id_col'], label_col=a['label_col'],
-                      folds=a['folds'], fold=a['fold'] or 0)
-    learn = clip_learner(dls, a['model_name'], output_dir=out, lr=a['lr'], precision=a['precision'], seed=a['seed'], head=a['head'], head_init=a['head_init'], llrd=a['llrd'],
-                         ema=a['ema'], label_smoothing=a['label_smoothing'], compile=a['compile'], cuda_graph=a['cuda_graph'], keep=a['keep'], progress=False if a['quiet'] else None, cbs=StepLog(out/'steps.csv'),
-                         **{k: a[k] for k in _KNOBS})
-    if a['model_name'] == 'tiny' and a['lr'] < 1e-4 and _rank() == 0:
-        print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {a['lr']} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
-    if a['demo'] and a['head_init'] == 'zeroshot' and not resume and _rank() == 0:
-        import clip_nbdev.predict  # learn.export_preds
-        acc = _heldout_accuracy(learn.export_preds(a['test_dir'], out/'zeroshot_predictions.csv'), a['test_dir'])
-        print(f"zero-shot accuracy of {a['model_name']} on the held-out digits, before any training: {acc:.4f}", flush=True)
-    if a['quiet']: learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
-    if world > 1: seed_everything(a['seed'] + _rank())  # each process its own augmentations
-    ssl = None
-    if a['ssl'] is not None:
-        truth = dict(pd.read_csv(Path(a['test_dir']).parent/'test_labels.csv', dtype=str).values) if a['demo'] else None  # the pseudo_acc column
-        ssl = SSLStage([d for d in (a['test_dir'], a['unlabelled_dir']) if d is not None], a['ssl_epochs'], ifnone(a['ssl_lr'], a['lr']), a['ssl'], a['ssl_mu'],
-                       a['ssl_threshold'], a['ssl_lambda'], truth=truth, warmup_pct=a['warmup_pct'], epoch=a['ssl_epoch'], seed=a['seed'])
-    recipe = Recipe.original(a['test_dir'] if a['use_pseudo_labels'] and not before_pseudo else None, a['epochs'], a['lr'], a['pseudo_epochs'], a['pseudo_lr'],
-                             a['pseudo_threshold'], a['freeze_epochs'], a['warmup_pct'], ssl=ssl, pseudo_probs=pseudo_probs)
-    seen, t = _images_seen(), time.time()
-    with learn.distrib_ctx(cpu=not torch.cuda.is_available()) if world > 1 else nullcontext(), learn.added_cbs(seen):
-        learn.fit_recipe(recipe, resume=resume, keep_checkpoint=True, verbose=not a['quiet'])
-    leave_process_group()  # the rest is rank 0's alone
-    return learn, seen.n * world, time.time() - t
-
-def _heldout_accuracy(preds, test_dir)->float:
-    "The accuracy of `preds` (columns id, label) against the `test_labels.csv` next to `test_dir` (the demo's digits)."
-    import pandas as pd
-    truth = pd.read_csv(Path(test_dir).parent/'test_labels.csv', dtype=str).set_index('id').label
-    return float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
-
-def _results(learn, a:dict, out:Path, seen:int, t_fit:float, world:int, t0:float)->dict:
-    "After the recipe: the pseudo-label record, the best model (WiSE-FT'd if asked) and its predictions; the summary."
-    import pandas as pd
-    from clip_nbdev.learner import SaveBestModel
-    from clip_nbdev.model import save_clip_model
-    import clip_nbdev.predict  # learn.export_preds
-    added = 0
-    if a['use_pseudo_labels']:
-        with atomic_write(out/'pseudo_labels.csv') as f: learn.pseudo_record.to_csv(f, index=False)
-        added = int(learn.pseudo_record.n_added.sum())
-    if a['ssl'] is not None:
-        with atomic_write(out/'ssl.csv') as f: pd.DataFrame(learn.ssl_rows).to_csv(f, index=False)
-    learn.load_best()
-    best = [o for o in learn.cbs if isinstance(o, SaveBestModel)][0]
-    acc, wise = float(best.best), None
-    if a['wise_search'] or a['wise_alpha'] is not None:
-        wise = learn.wise_ft_search() if a['wise_search'] else learn.wise_ft_search(alphas=(a['wise_alpha'],))
-        with atomic_write(out/'wise_ft.csv') as f: wise.to_csv(f, index=False)
-        save_clip_model(learn.model, out/'best_model', learn.dls.vocab, img_size=a['img_size'])
-        acc = float(wise.set_index('alpha').accuracy[learn.wise_alpha])
-    s = dict(best_accuracy=acc, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=a['keep'], best_reason=best.why, epochs=a['epochs'],
-             ssl=a['ssl'], ssl_epochs=a['ssl_epochs'] if a['ssl'] else 0,
-             pseudo_epochs=a['pseudo_epochs'] if a['use_pseudo_labels'] else 0, pseudo_labels_added=added,
-             n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), classes=list(learn.dls.vocab),
-             train_images_per_s=round(seen / t_fit, 1), train_images_seen=seen, world_size=world, resumed=a['resume'],
-             model_name=str(a['model_name']), img_size=list(a['img_size']),
-             options={k: a[k] for k in ('head_init', 'llrd', 'ema', 'freeze_epochs', 'label_smoothing', 'flip', 'crop', 'ssl_mu', 'ssl_threshold', 'ssl_lambda', 'ssl_epoch')},
-             wise_alpha=learn.wise_alpha if wise is not None else None)
-    if a['folds'] is not None:
-        oof = _oof(learn, a)
-        with atomic_write(out/'oof.csv') as f: oof.to_csv(f, index=False)
-        s['fold'], s['folds'], s['oof_accuracy'] = a['fold'], a['folds'], float((oof.label == oof.pred).mean())
-    if a['test_dir'] is not None:
-        preds = learn.export_preds(a['test_dir'], out/'predictions.csv', tta=a['tta'], sample_submission=a['sample_submission'])
-        s['n_predictions'] = len(preds)
-        if a['demo']:
-            s['test_accuracy'] = _heldout_accuracy(preds, a['test_dir'])
-            if (out/'zeroshot_predictions.csv').exists():
-                s['zeroshot_test_accuracy'] = _heldout_accuracy(pd.read_csv(out/'zeroshot_predictions.csv', dtype=str), a['test_dir'])
-    s['wall_time_s'] = round(time.time() - t0, 2)
-    return s
-
-def _oof(learn, a:dict):
-    "The validation images of this fold predicted by its kept model: id (relative to the labelled folder), label (the truth), pred, confidence, fold, a probability per class."
-    import pandas as pd
-    from clip_nbdev.predict import predict_images
-    items, vocab = list(learn.dls.valid.items), list(learn.dls.vocab)
-    root = Path(a['image_dir'] if a['train_csv'] is not None else a['train_dir'])
-    p = predict_images(learn.model, learn.dls.cache, items, bs=learn.dls.bs * 2, tta=a['tta'], device=learn.dls.device, precision=learn.precision, progress=False)
-    conf, idx = p.max(1)
-    df = pd.DataFrame({'id': [Path(f).relative_to(root).as_posix() for f in items], 'label': [learn.dls.labels[Path(f)] for f in items],
-                       'pred': [vocab[i] for i in idx.tolist()], 'confidence': conf.numpy(), 'fold': a['fold']})
-    return pd.concat([df, pd.DataFrame(p.numpy(), columns=[f'prob_{v}' for v in vocab])], axis=1)
-
-def _fold_ids(a:dict)->list: return [a['fold']] if a['fold'] is not None else list(range(a['folds']))
-
-def _train_folds(a:dict, out:Path, world:int, t0:float)->dict|None:
-    "k-fold: the recipe once per fold into `out/fold_<i>/` (pseudo-labels from the folds' mean prediction), then oof.csv, the folds' mean predictions and the summary."
-    K, ids, pseudo = a['folds'], _fold_ids(a), a['use_pseudo_labels']
-    if world > 1 and a['fold'] is None: raise UserError("--folds under several processes trains one fold per launch: add --fold i (0 ... folds-1)")
-    if _rank() == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        if a['overwrite']:
-            import shutil
-            for i in ids: shutil.rmtree(out/f'fold_{i}', ignore_errors=True)  # (_start_record clears the k-fold run's own files)
-        if not (out/'run.json').exists() or a['overwrite']: _start_record(out, dict(a, quiet=True), False)  # the k-fold run's flags; each fold records its own too
-    fa = lambda i, resume: dict(a, fold=i, resume=resume, overwrite=a['overwrite'] and not resume)
-    trained = False
-    for i in ids:  # every fold up to its pseudo-label round (or the whole recipe)
-        d = out/f'fold_{i}'
-        if _completed(d) or (pseudo and (d/'.before_pseudo').exists()): continue
-        trained = True
-        if not a['quiet']: print(f"fold {i} ({i + 1} of {K})", flush=True)
-        t = time.time()
-        s = _train_run(fa(i, a['resume'] and (d/'run.json').exists()), d, world, t, before_pseudo=pseudo)
-        if pseudo and _rank() == 0: (d/'.before_pseudo').write_text(f'{time.time() - t:.2f}')  # fold i is ready for the pseudo-label round; its seconds so far
-        if s is not None and not a['quiet']: _say(s, d, a, fold=i)
-    if pseudo:
-        waiting = [j for j in range(K) if not (_completed(out/f'fold_{j}') or (out/f'fold_{j}'/'.before_pseudo').exists())]
-        if trained and world > 1 and not waiting:  # the processes left their group after the first stage: the round is a launch of its own
-            print(f"fold {', '.join(map(str, ids))} is ready for its pseudo-label round: with several processes it is a launch of its own; run this command again with --resume", flush=True)
-            return None
-        if waiting:
-            print(f"fold {', '.join(map(str, ids))} waits for fold {', '.join(map(str, waiting))}: the pseudo-labels come from every fold's model; "
-                  f"when they are trained, run this command again with --resume", flush=True)
-            return None
-        probs = _ensemble_probs(a, out, K)
-        for i in ids:
-            d = out/f'fold_{i}'
-            if _completed(d): continue
-            if not a['quiet']: print(f"fold {i}: pseudo-labels from the {K} folds' mean prediction", flush=True)
-            s = _train_run(fa(i, True), d, world, time.time() - float((d/'.before_pseudo').read_text() or 0), pseudo_probs=probs)
-            if s is not None and not a['quiet']: _say(s, d, a, fold=i)
-    if _rank(): return None
-    left = [j for j in range(K) if not _completed(out/f'fold_{j}')]
-    if left:
-        print(f"fold {', '.join(map(str, ids))} done; fold {', '.join(map(str, left))} still to train: the run that completes the last fold writes oof.csv and predictions.csv", flush=True)
-        return None
-    return _assemble_folds(a, out, K, t0)
-
-def _ensemble_probs(a:dict, out:Path, K:int):
-    "The mean probabilities of the folds' models on --test_dir (pseudo_ensemble.csv, computed once and shared by every fold): a function of image files."
-    import pandas as pd, torch
-    from clip_nbdev.predict import predict_folder
-    from clip_nbdev.distributed import rank0_first
-    f = out/'pseudo_ensemble.csv'
-    def make():
-        if not f.exists():
-            df = predict_folder([out/f'fold_{j}'/'best_model' for j in range(K)], a['test_dir'], bs=a['batch_size'] * 2, precision=a['precision'], probs=True)
-            with atomic_write(f) as o: df.to_csv(o, index=False)
-        return f
-    df = pd.read_csv(rank0_first(make), dtype={'id': str, 'label': str}).set_index('id')
-    root = Path(a['test_dir'])
-    def probs(items, vocab):
-        return torch.tensor(df.loc[[Path(o).relative_to(root).as_posix() for o in items], [f'prob_{v}' for v in vocab]].values, dtype=torch.float32)
-    return probs
-
-def _assemble_folds(a:dict, out:Path, K:int, t0:float)->dict:
-    "oof.csv, the folds' mean predictions (predictions.csv), summary.json and run.json's completion of a k-fold run whose folds are all complete."
-    import pandas as pd, numpy as np
-    from clip_nbdev.predict import predict_folder, write_preds_csv, _natural_order
-    subs = [json.loads((out/f'fold_{i}'/'summary.json').read_text()) for i in range(K)]
-    oof = pd.concat([pd.read_csv(out/f'fold_{i}'/'oof.csv', dtype={'id': str, 'label': str, 'pred': str}) for i in range(K)], ignore_index=True)
-    oof = _natural_order(oof)
-    with atomic_write(out/'oof.csv') as f: oof.to_csv(f, index=False)
-    accs = [r['best_accuracy'] for r in subs]
-    s = dict(folds=K, oof_accuracy=float((oof.label == oof.pred).mean()), n_oof=len(oof), fold_accuracy_mean=float(np.mean(accs)), fold_accuracy_std=float(np.std(accs)),
-             fold_scores=[dict(fold=i, best_accuracy=r['best_accuracy'], n_valid=r['n_valid'], best_stage=r['best_stage'], best_epoch=r['best_epoch'],
-                               test_accuracy=r.get('test_accuracy'), pseudo_labels_added=r['pseudo_labels_added'], wall_time_s=r['wall_time_s']) for i, r in enumerate(subs)],
-             classes=subs[0]['classes'], model_name=subs[0]['model_name'], img_size=subs[0]['img_size'], pseudo_labels_added=sum(r['pseudo_labels_added'] for r in subs),
-             folds_wall_time_s=round(sum(r['wall_time_s'] for r in subs), 2))
-    if a['test_dir'] is not None:
-        preds = predict_folder([out/f'fold_{i}'/'best_model' for i in range(K)], a['test_dir'], bs=a['batch_size'] * 2, tta=a['tta'], precision=a['precision'])
-        write_preds_csv(preds, out/'predictions.csv', sample_submission=a['sample_submission'])
-        s['n_predictions'] = len(preds)
-        if a['demo']:
-            s['test_accuracy'] = _heldout_accuracy(preds, a['test_dir'])
-            s['fold_test_accuracy_mean'] = float(np.mean([r['test_accuracy'] for r in subs]))
-    s['wall_time_s'] = round(time.time() - t0, 2)
-    _write_json(out/'summary.json', s)
-    _report(out, folds=s['fold_scores'], oof_accuracy=s['oof_accuracy'], title=f"k-fold run: {out.name} ({K} folds; each fold's report is in fold_<i>/report.html)")
-    _write_json(out/'run.json', dict(json.loads((out/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
-    print(f"{K} folds: out-of-fold accuracy {s['oof_accuracy']:.4f} ({s['n_oof']} images); fold validation accuracy {s['fold_accuracy_mean']:.4f} +- {s['fold_accuracy_std']:.4f}"
-          + (f"; test accuracy of the folds' mean prediction {s['test_accuracy']:.4f} (single folds: {s['fold_test_accuracy_mean']:.4f} on average)" if 'test_accuracy' in s else '')
-          + (f"; predictions in {out/'predictions.csv'}" if a['test_dir'] is not None else ''), flush=True)
-    return s
-
+# %% ../nbs/06_cli.ipynb #c894edfa
 def is_cli_run()->bool:
     "Is this process one of our commands (`clip-nbdev-train`, or `python -m clip_nbdev.cli` as `torchrun` starts it), rather than a notebook or a Python call?"
     a = Path(sys.argv[0])
@@ -504,9 +139,9 @@ def _command()->str:
     head = ['python', '-m', 'clip_nbdev.cli'] if a.name == 'cli.py' else [a.name]
     return shlex.join(head + sys.argv[1:])
 
-def train_main(): sys.exit(run_cli(train, prog='clip-nbdev-train'))
+def train_main(argv=None): sys.exit(run_cli(train, argv, prog='clip-nbdev-train', parser=train_parser()))
 
-# %% ../nbs/06_cli.ipynb #216d5600
+# %% ../nbs/06_cli.ipynb #e47a342f
 def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='output/best_model', # the best_model folder a training run wrote; several: the mean of their probabilities (the folds of a k-fold run, two sizes, two backbones)
             test_dir:str=None,         # folder of images to predict (searched recursively)
             output:str='predictions.csv', # the CSV file to write
@@ -526,40 +161,24 @@ def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='ou
     "Predict a folder of images with a saved model (or the mean of several) and write a Kaggle-style CSV, as the competition's inference.py did; under `torchrun` each process predicts its share."
     if test_dir is None: raise UserError("--test_dir is required: the folder of images to predict")
     if batch_size < 1: raise UserError(f"--batch_size must be at least 1, got {batch_size}")
-    from clip_nbdev.data import _size2, check_folder, ImageCache
-    from clip_nbdev.model import load_clip_model
-    import pandas as pd
-    from clip_nbdev.predict import check_labels, predict_folder, write_preds_csv
-    if img_size is not None: img_size = _size2(img_size, '--img_size')
-    check_folder(test_dir, '--test_dir')
-    paths = [model_path] if isinstance(model_path, (str, Path)) else list(model_path)
-    models = [load_clip_model(paths[0])] + paths[1:]  # the others are loaded in turn by predict_folder, one in memory at a time
-    if labels is not None: check_labels(models[0].vocab, labels)
-    sz = img_size or tuple(models[0].preprocess['img_size'])
-    cache = ImageCache(sz, path=cache_dir) if cache_dir is not None else None
-    import torch
-    from clip_nbdev.distributed import join_process_group, leave_process_group
-    world, rank, t = join_process_group(), _rank(), time.time()  # several processes (torchrun, accelerate launch): each predicts every world-th image
-    device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))) if world > 1 and torch.cuda.is_available() else None
-    df = predict_folder(models if len(models) > 1 else models[0], test_dir, bs=batch_size, img_size=img_size, tta=tta, probs=probs, precision=precision, cache=cache,
-                        device=device, shard=(rank, world) if world > 1 else None)
-    if world > 1:
-        from clip_nbdev.predict import _natural_order
-        parts = [None] * world
-        torch.distributed.all_gather_object(parts, df)
-        leave_process_group()
-        if rank: return None  # rank 0 writes the file
-        df = _natural_order(pd.concat(parts, ignore_index=True))
-    write_preds_csv(df, output, id_col=id_col, label_col=label_col, extra=[c for c in df.columns if c.startswith('prob_')], id_stem=no_id_ext,
-                    sample_submission=sample_submission)
-    secs = time.time() - t
-    print(f"{len(df)} predictions" + (f" (the mean of {len(paths)} models)" if len(paths) > 1 else '') + (f" by {world} processes" if world > 1 else '')
-          + f" written to {output} ({secs:.1f} s, {len(df) / max(secs, 1e-9):.0f} images/s)")
-    return df
+    if img_size is not None: size2(img_size, '--img_size')
+    from clip_nbdev.run import predict_run
+    return predict_run(model_path, test_dir, output, batch_size, img_size, tta, labels, probs, id_col, label_col, no_id_ext, sample_submission, precision, cache_dir)
 
-def predict_main(): sys.exit(run_cli(predict, prog='clip-nbdev-predict'))
+def predict_main(argv=None): sys.exit(run_cli(predict, argv, prog='clip-nbdev-predict'))
 
-# %% ../nbs/06_cli.ipynb #2a63298b
+# %% ../nbs/06_cli.ipynb #3bbc224f
+def export_main(argv=None):
+    from clip_nbdev.export import export
+    sys.exit(run_cli(export, argv, prog='clip-nbdev-export'))
+
+def app_main(argv=None):
+    from clip_nbdev.app import serve
+    sys.exit(run_cli(serve, argv, prog='clip-nbdev-app'))
+
+# %% ../nbs/06_cli.ipynb #aa00a16a
+_COMMANDS = dict(predict=lambda argv: predict_main(argv), export=lambda argv: export_main(argv), app=lambda argv: app_main(argv))
+
 if __name__ == '__main__' and is_cli_run():
-    if sys.argv[1:2] == ['predict']: sys.exit(run_cli(predict, sys.argv[2:], prog='clip-nbdev-predict'))  # python -m clip_nbdev.cli predict ...
+    if sys.argv[1:2] and sys.argv[1] in _COMMANDS: _COMMANDS[sys.argv[1]](sys.argv[2:])  # python -m clip_nbdev.cli predict ...
     train_main()

@@ -6,15 +6,15 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ec15b55
 from __future__ import annotations
-import os, sys, random, json, socket, time, warnings, tempfile
+import os, sys, json, socket, time, warnings, tempfile, importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 if TYPE_CHECKING: import torch
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'resolve_precision', 'quiet_hf', 'seed_everything', 'show_bars',
-           'best_device', 'atomic_write', 'folder_lock', 'rng_states', 'set_rng_states', 'bare_model']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'need', 'resolve_precision', 'quiet_hf', 'seed_everything',
+           'show_bars', 'best_device', 'atomic_write', 'folder_lock', 'bare_model']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
@@ -24,6 +24,21 @@ DEFAULT_MODEL = 'openai/clip-vit-large-patch14'  # the backbone of the original 
 # %% ../nbs/00_core.ipynb #243e08f6
 class UserError(ValueError):
     "Bad input (a flag, a path, a value): the message says what was wrong and what to do; the commands print it in one line."
+
+# %% ../nbs/00_core.ipynb #9892ee33
+def need(pkg,                # the package's import name, or a list of them
+         why:str,            # what needs it, e.g. "log='tensorboard'"
+         extra:str|None=None # the extra of clip_nbdev that installs it (default: `pkg`)
+        ):
+    "A one-line `UserError` that says what to install, unless every package of `pkg` is installed (found, not imported)."
+    pkgs = [pkg] if isinstance(pkg, str) else list(pkg)
+    def _missing(p):
+        try: return importlib.util.find_spec(p) is None
+        except (ValueError, ImportError): return p not in sys.modules or sys.modules[p] is None
+    miss = [p for p in pkgs if _missing(p)]
+    if not miss: return
+    s = 's' if len(miss) > 1 else ''
+    raise UserError(f"{why} needs the {' and '.join(miss)} package{s}: pip install {' '.join(miss)} (or pip install 'clip_nbdev[{extra or pkgs[0]}]')")
 
 # %% ../nbs/00_core.ipynb #f6879895
 def resolve_precision(precision:str, # 'auto', 'bf16', 'fp16' or 'fp32'
@@ -94,44 +109,37 @@ def _pid_alive(pid:int)->bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/00_core.ipynb #3dd72e21
+def _lock_holder(f:Path)->dict:
+    "The pid, host and start time written into the lock file `f` ({} if there is none)."
+    try: return json.loads(f.read_text()) or {}
+    except (OSError, ValueError): return {}
+
+def _in_use(path, what, old:dict)->UserError:
+    return UserError(f"{what} '{path}' is in use by process {old.get('pid', '?')} on {old.get('host', '?')} (since {old.get('since', '?')}): "
+                     f"wait for it to finish, or pass another {what}")
+
+# %% ../nbs/00_core.ipynb #cd2fdd16
 @contextmanager
 def folder_lock(path,              # the folder to lock (created if needed)
                 what:str='folder'  # how the error names it, e.g. '--output_dir'
                ):
-    "Hold `path/.lock` while the block runs; `UserError` if a live process holds it, a warning when taking over a dead one's."
+    "Hold `path/.lock` (a `filelock.FileLock`) while the block runs; `UserError` if a live process holds it, a warning when taking over a dead one's."
+    from filelock import FileLock, Timeout
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     f, me = path/'.lock', dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'))
-    for _ in range(2):
-        try: fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            try: old = json.loads(f.read_text())
-            except (OSError, ValueError): old = {}
-            if old.get('host') == me['host'] and not _pid_alive(int(old.get('pid', -1))):
-                warnings.warn(f"{what} '{path}': taking over the lock of process {old.get('pid')}, which is no longer running")
-                f.unlink(missing_ok=True); continue
-            raise UserError(f"{what} '{path}' is in use by process {old.get('pid', '?')} on {old.get('host', '?')} (since {old.get('since', '?')}): "
-                            f"wait for it to finish, or pass another {what}") from None
-        with os.fdopen(fd, 'w') as o: o.write(json.dumps(me))
-        break
+    lock = FileLock(f, timeout=0)
+    try: lock.acquire()
+    except Timeout: raise _in_use(path, what, _lock_holder(f)) from None
+    old = _lock_holder(f)
+    if old and (old.get('host') != me['host'] or _pid_alive(int(old.get('pid', -1)))):
+        lock.release(); raise _in_use(path, what, old)
+    if old: warnings.warn(f"{what} '{path}': taking over the lock of process {old.get('pid')}, which is no longer running")
+    f.write_text(json.dumps(me))
     try: yield path
     finally:
-        try:
-            if json.loads(f.read_text()).get('pid') == me['pid']: f.unlink()
-        except (OSError, ValueError): pass
-
-# %% ../nbs/00_core.ipynb #615f903f
-def rng_states()->dict:
-    "The state of every random number generator a run draws from."
-    import numpy as np, torch
-    res = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
-    if torch.cuda.is_available(): res['cuda'] = torch.cuda.get_rng_state_all()
-    return res
-
-def set_rng_states(states:dict):
-    "Restore the generators from `rng_states()`."
-    import numpy as np, torch
-    random.setstate(states['python']); np.random.set_state(states['numpy']); torch.set_rng_state(states['torch'])
-    if 'cuda' in states and torch.cuda.is_available(): torch.cuda.set_rng_state_all(states['cuda'])
+        if _lock_holder(f).get('pid') == me['pid']: f.unlink(missing_ok=True)
+        lock.release()
 
 # %% ../nbs/00_core.ipynb #3c0a9379
 def bare_model(model:torch.nn.Module)->torch.nn.Module:

@@ -19,9 +19,9 @@ from .core import *
 from .augment import *
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ID_COLS', 'LABEL_COLS', 'DIGIT_WORDS', 'find_images', 'open_rgb', 'load_image', 'ImageCache',
-           'check_folder', 'class_folder_items', 'csv_items', 'CachedImage', 'kfold_split', 'clip_dls', 'clip_test_dl',
-           'digits_folder']
+__all__ = ['IMAGE_EXTS', 'ID_COLS', 'LABEL_COLS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder',
+           'class_folder_items', 'csv_items', 'CachedImage', 'kfold_split', 'CLIPDataLoaders', 'clip_dls',
+           'check_clip_dls', 'clip_test_dl']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
@@ -73,6 +73,7 @@ def _block_key(files, sz)->str:
 
 def _sig(f): st = os.stat(f); return [st.st_size, st.st_mtime_ns]
 
+# %% ../nbs/01_data.ipynb #2a1e9e72
 class ImageCache:
     "Images decoded once and resized to `sz`, kept as uint8 (height, width, 3) arrays, looked up by path; in memory, or memory-mapped under `path`."
     def __init__(self, sz=(64,64), path=None):
@@ -84,72 +85,78 @@ class ImageCache:
     def __getitem__(self, fn):
         b, i = self.idx[Path(fn)]
         return self.blocks[b][i]
-
-    def add(self,
-            files,                 # image files to decode (those already cached are skipped)
-            n_workers:int=None,    # decoding threads (defaults to the number of CPUs)
-            progress:bool=None,    # show a progress bar (default: for 1,000 files or more, in a notebook or a terminal)
-            chunk:int=1024         # images decoded at a time (the memory used beyond the cache itself)
-           )->L:
-        "Decode `files` into the cache; return those that could be read, warn once naming the others."
-        files = L(files).map(Path)
-        new = files.filter(lambda f: f not in self.idx).unique()
-        if not new: return files.filter(lambda f: f in self.idx)
-        key = _block_key(new, self.sz)
-        if self.path is not None and self._reuse(new, key): return files.filter(lambda f: f in self.idx)
-        if progress is None: progress = len(new) >= 1000 and show_bars()
-        shape = (len(new), *self.sz, 3)
-        tmpf = None if self.path is None else self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
-        # decoded chunk by chunk straight into the block (a memory-mapped file under `path`): no list of arrays, no np.stack copy
-        arr = np.empty(shape, np.uint8) if tmpf is None else np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=shape)
-        ok, bad, starts = [], [], range(0, len(new), chunk)
-        for s in (progress_bar(starts) if progress else starts):
-            part = new[s:s + chunk]
-            for f,(a,err) in zip(part, parallel(_try_load, part, sz=self.sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True)):
-                if a is None: bad.append(err)
-                else: arr[len(ok)] = a; ok.append(f)
-        self.n_decoded += len(new)
-        if ok: self._store(ok, arr, bad, new, key, tmpf)
-        elif tmpf is not None: del arr; tmpf.unlink(missing_ok=True)
-        if bad:
-            self.bad += bad
-            shown = '; '.join(bad[:5]) + (f'; and {len(bad)-5} more' if len(bad) > 5 else '')
-            warnings.warn(f"skipped {_plural(len(bad), 'unreadable image')}: {shown}")
-        return files.filter(lambda f: f in self.idx)
-
-    def _store(self, files, arr, bad, requested, key, tmpf=None):
-        "Keep block `arr` (its first rows are `files`): in memory, or its memory-mapped file `tmpf` moved in place, with the sizes and times of the `requested` files."
-        if tmpf is not None:
-            arr.flush(); del arr
-            os.replace(tmpf, self.path/f'{key}.npy')
-            meta = dict(sz=list(self.sz), requested=[str(f) for f in requested], sigs=[_sig(f) for f in requested], files=[str(f) for f in files], bad=bad)
-            with atomic_write(self.path/f'{key}.json') as f: f.write(json.dumps(meta))
-            arr = np.load(self.path/f'{key}.npy', mmap_mode='r')
-        self._add_block(files, arr)
-
-    def _add_block(self, files, arr):
-        "Look `files` up in the first rows of `arr` (rows past the readable images are unused)."
-        self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
-        self.blocks.append(arr[:len(files)])
-
-    def _reuse(self, new, key)->bool:
-        "Map the earlier block `key` of exactly these files, unchanged since, instead of decoding them again."
-        meta_f, npy = self.path/f'{key}.json', self.path/f'{key}.npy'
-        if not (meta_f.exists() and npy.exists()): return False
-        try:
-            meta = json.loads(meta_f.read_text())
-            arr = np.load(npy, mmap_mode='r')
-            files = [Path(f) for f in meta['files']]
-            fresh = (tuple(meta['sz']) == self.sz and arr.shape[0] >= len(files) and arr.shape[1:] == (*self.sz, 3)
-                     and all(_sig(f) == s for f,s in zip(meta['requested'], meta['sigs'])))
-        except Exception: fresh = False
-        if not fresh: return False  # stale (a file changed, or another size): decode again
-        self._add_block(files, arr)
-        if meta['bad']: self.bad += meta['bad']; warnings.warn(f"skipped {_plural(len(meta['bad']), 'unreadable image')}: {'; '.join(meta['bad'][:5])}")
-        return True
-
     @property
     def nbytes(self)->int: return sum(b.nbytes for b in self.blocks)
+
+# %% ../nbs/01_data.ipynb #c2e2ea79
+@patch
+def add(self:ImageCache,
+        files,                 # image files to decode (those already cached are skipped)
+        n_workers:int=None,    # decoding threads (defaults to the number of CPUs)
+        progress:bool=None,    # show a progress bar (default: for 1,000 files or more, in a notebook or a terminal)
+        chunk:int=1024         # images decoded at a time (the memory used beyond the cache itself)
+       )->L:
+    "Decode `files` into the cache; return those that could be read, warn once naming the others."
+    files = L(files).map(Path)
+    new = files.filter(lambda f: f not in self.idx).unique()
+    if not new: return files.filter(lambda f: f in self.idx)
+    key = _block_key(new, self.sz)
+    if self.path is not None and self._reuse(new, key): return files.filter(lambda f: f in self.idx)
+    if progress is None: progress = len(new) >= 1000 and show_bars()
+    shape = (len(new), *self.sz, 3)
+    tmpf = None if self.path is None else self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
+    # decoded chunk by chunk straight into the block (a memory-mapped file under `path`): no list of arrays, no np.stack copy
+    arr = np.empty(shape, np.uint8) if tmpf is None else np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=shape)
+    ok, bad, starts = [], [], range(0, len(new), chunk)
+    for s in (progress_bar(starts) if progress else starts):
+        part = new[s:s + chunk]
+        for f,(a,err) in zip(part, parallel(_try_load, part, sz=self.sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True)):
+            if a is None: bad.append(err)
+            else: arr[len(ok)] = a; ok.append(f)
+    self.n_decoded += len(new)
+    if ok: self._store(ok, arr, bad, new, key, tmpf)
+    elif tmpf is not None: del arr; tmpf.unlink(missing_ok=True)
+    if bad:
+        self.bad += bad
+        shown = '; '.join(bad[:5]) + (f'; and {len(bad)-5} more' if len(bad) > 5 else '')
+        warnings.warn(f"skipped {_plural(len(bad), 'unreadable image')}: {shown}")
+    return files.filter(lambda f: f in self.idx)
+
+# %% ../nbs/01_data.ipynb #040bf667
+@patch
+def _store(self:ImageCache, files, arr, bad, requested, key, tmpf=None):
+    "Keep block `arr` (its first rows are `files`): in memory, or its memory-mapped file `tmpf` moved in place, with the sizes and times of the `requested` files."
+    if tmpf is not None:
+        arr.flush(); del arr
+        os.replace(tmpf, self.path/f'{key}.npy')
+        meta = dict(sz=list(self.sz), requested=[str(f) for f in requested], sigs=[_sig(f) for f in requested], files=[str(f) for f in files], bad=bad)
+        with atomic_write(self.path/f'{key}.json') as f: f.write(json.dumps(meta))
+        arr = np.load(self.path/f'{key}.npy', mmap_mode='r')
+    self._add_block(files, arr)
+
+@patch
+def _add_block(self:ImageCache, files, arr):
+    "Look `files` up in the first rows of `arr` (rows past the readable images are unused)."
+    self.idx.update({f: (len(self.blocks), i) for i,f in enumerate(files)})
+    self.blocks.append(arr[:len(files)])
+
+# %% ../nbs/01_data.ipynb #7479186b
+@patch
+def _reuse(self:ImageCache, new, key)->bool:
+    "Map the earlier block `key` of exactly these files, unchanged since, instead of decoding them again."
+    meta_f, npy = self.path/f'{key}.json', self.path/f'{key}.npy'
+    if not (meta_f.exists() and npy.exists()): return False
+    try:
+        meta = json.loads(meta_f.read_text())
+        arr = np.load(npy, mmap_mode='r')
+        files = [Path(f) for f in meta['files']]
+        fresh = (tuple(meta['sz']) == self.sz and arr.shape[0] >= len(files) and arr.shape[1:] == (*self.sz, 3)
+                 and all(_sig(f) == s for f,s in zip(meta['requested'], meta['sigs'])))
+    except Exception: fresh = False
+    if not fresh: return False  # stale (a file changed, or another size): decode again
+    self._add_block(files, arr)
+    if meta['bad']: self.bad += meta['bad']; warnings.warn(f"skipped {_plural(len(meta['bad']), 'unreadable image')}: {'; '.join(meta['bad'][:5])}")
+    return True
 
 # %% ../nbs/01_data.ipynb #311bd141
 def _exts(): return ', '.join(sorted(IMAGE_EXTS & {'.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff'}))
@@ -199,22 +206,9 @@ def _csv_col(df, given, names, what, flag, f, other=None)->str:
     if len(cols) == 2 and rest: return rest[0] if other is not None else cols[0]
     raise UserError(f"train_csv '{f}': which column is the {what}? Its columns are {', '.join(cols)}: pass {flag}")
 
-def csv_items(train_csv,          # a CSV file with an id (file) column and a label column
-              image_dir,          # the folder the ids are relative to (searched recursively)
-              id_col:str=None,    # the id column (default: detected, e.g. `id`, `image`, `file`; or the first of two)
-              label_col:str=None  # the label column (default: detected, e.g. `label`, `class`, `target`; or the second of two)
-             )->tuple:
-    "`(files, labels)` of the images `train_csv` labels in `image_dir`, sorted by class then path, checked: what does not match is reported once and left out."
-    f = Path(train_csv)
-    if not f.is_file(): raise UserError(f"train_csv '{f}' does not exist: pass the CSV file of image ids and labels")
-    image_dir = check_folder(image_dir, 'image_dir')
-    try: df = pd.read_csv(f, dtype=str, keep_default_na=False, encoding='utf-8-sig')
-    except (ValueError, UnicodeDecodeError) as e: raise UserError(f"train_csv '{f}' is not a readable CSV ({str(e).strip().splitlines()[0]}): pass a comma-separated file with a header row") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    icol = _csv_col(df, id_col, ID_COLS, 'image id', '--id_col', f)
-    lcol = _csv_col(df, label_col, LABEL_COLS, 'label', '--label_col', f, other=icol)
-    if lcol == icol: raise UserError(f"train_csv '{f}': the id and the label column are both '{icol}': pass --id_col and --label_col")
-    ids, labs = df[icol].str.strip().tolist(), df[lcol].str.strip().tolist()
+# %% ../nbs/01_data.ipynb #e00ffa09
+def _match_ids(ids, labs, image_dir)->tuple:
+    "Match the `ids` (and their labels `labs`) to the images of `image_dir`: `(files, labels, missing, dup, nolab, unlisted)`."
     found = find_images(image_dir)
     keys = {}
     for fn in found:  # an id may be the relative path or the file name, with or without the extension
@@ -233,12 +227,32 @@ def csv_items(train_csv,          # a CSV file with an id (file) column and a la
         if fn in labels: dup.append(i); continue
         files.append(fn); labels[fn] = l
     unlisted = [fn.relative_to(image_dir).as_posix() for fn in found if fn not in listed]
+    return files, labels, missing, dup, nolab, unlisted
+
+# %% ../nbs/01_data.ipynb #88a97e79
+def csv_items(train_csv,          # a CSV file with an id (file) column and a label column
+              image_dir,          # the folder the ids are relative to (searched recursively)
+              id_col:str=None,    # the id column (default: detected, e.g. `id`, `image`, `file`; or the first of two)
+              label_col:str=None  # the label column (default: detected, e.g. `label`, `class`, `target`; or the second of two)
+             )->tuple:
+    "`(files, labels)` of the images `train_csv` labels in `image_dir`, sorted by class then path, checked: what does not match is reported once and left out."
+    f = Path(train_csv)
+    if not f.is_file(): raise UserError(f"train_csv '{f}' does not exist: pass the CSV file of image ids and labels")
+    image_dir = check_folder(image_dir, 'image_dir')
+    try: df = pd.read_csv(f, dtype=str, keep_default_na=False, encoding='utf-8-sig')
+    except (ValueError, UnicodeDecodeError) as e: raise UserError(f"train_csv '{f}' is not a readable CSV ({str(e).strip().splitlines()[0]}): pass a comma-separated file with a header row") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    icol = _csv_col(df, id_col, ID_COLS, 'image id', '--id_col', f)
+    lcol = _csv_col(df, label_col, LABEL_COLS, 'label', '--label_col', f, other=icol)
+    if lcol == icol: raise UserError(f"train_csv '{f}': the id and the label column are both '{icol}': pass --id_col and --label_col")
+    ids, labs = df[icol].str.strip().tolist(), df[lcol].str.strip().tolist()
+    files, labels, missing, dup, nolab, unlisted = _match_ids(ids, labs, image_dir)
     where = f"train_csv '{f}'"
     if missing: warnings.warn(f"{where}: {_plural(len(missing), 'id')} with no image in image_dir '{image_dir}' (e.g. {_eg(missing)}): left out")
     if dup: warnings.warn(f"{where}: {_plural(len(dup), 'repeated id')} (e.g. {_eg(dup)}): kept the first row of each")
     if nolab: warnings.warn(f"{where}: {_plural(len(nolab), 'row')} with an empty '{lcol}' (e.g. {_eg(nolab)}): left out")
     if unlisted and files: warnings.warn(f"image_dir '{image_dir}': {_plural(len(unlisted), 'image')} with no row in {where} (e.g. {_eg(unlisted)}): not used")
-    if not files: raise UserError(f"{where}: none of its {len(ids)} ids names an image in image_dir '{image_dir}' (e.g. {_eg(ids)}; found {_eg([o.name for o in found]) or 'no images'}): pass the folder the ids are relative to")
+    if not files: raise UserError(f"{where}: none of its {len(ids)} ids names an image in image_dir '{image_dir}' (e.g. {_eg(ids)}; found {_eg([o.name for o in find_images(image_dir)]) or 'no images'}): pass the folder the ids are relative to")
     classes = sorted(set(labels.values()))
     if len(classes) < 2: raise UserError(f"{where} labels its images with {_plural(len(classes), 'class')} ({', '.join(classes)}): a classifier needs at least two")
     files = L(sorted(files, key=lambda o: (labels[o], o)))
@@ -261,6 +275,7 @@ def _size2(img_size, flag='img_size'):
         raise UserError(f"{flag} must be two positive integers (height width), got {img_size!r}")
     return tuple(int(o) for o in sz)
 
+# %% ../nbs/01_data.ipynb #8c4ea628
 def kfold_split(ys,              # the class of each item
                 n_folds:int=5,   # number of folds (at least 2)
                 seed:int=42      # seed of the shuffle
@@ -273,6 +288,7 @@ def kfold_split(ys,              # the class of each item
     kf = (KFold if few else StratifiedKFold)(n_folds, shuffle=True, random_state=seed)  # a class with fewer images than folds cannot be in every fold
     return [np.sort(v) for _, v in kf.split(np.zeros(len(ys)), ys)]
 
+# %% ../nbs/01_data.ipynb #34b18280
 def _fold_splitter(ys, n_folds, fold, seed):
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < n_folds: raise UserError(f"fold must be one of 0 ... {n_folds - 1} ({n_folds} folds), got {fold!r}")
     valid = set(kfold_split(ys, n_folds, seed)[fold].tolist())
@@ -285,6 +301,53 @@ def _splitter(ys, valid_pct, seed):
     if min(counts.values()) >= 2 and len(counts) <= n_valid <= len(ys) - len(counts):
         return TrainTestSplitter(test_size=n_valid, random_state=seed, stratify=ys)
     return RandomSplitter(valid_pct, seed=seed)
+
+def _split_bs(items, ys, valid_pct, seed, folds, fold, bs, train_dir)->tuple:
+    "The checked splitter of `items` (of classes `ys`), and the batch size, no larger than the training set."
+    split = _splitter(ys, valid_pct, seed) if folds is None else _fold_splitter(ys, folds, fold, seed)
+    n_train, n_valid = map(len, split(items))
+    if not n_valid: raise UserError(f"train_dir '{train_dir}' has {len(items)} readable images: a validation split of valid_pct {valid_pct} holds none of them; add images or raise valid_pct")
+    if bs > n_train:
+        warnings.warn(f"batch size {bs} is larger than the {n_train} training images: training with batches of {n_train}")
+        bs = n_train
+    return split, bs
+
+# %% ../nbs/01_data.ipynb #da590757
+def _decoded_items(train_dir, train_csv, id_col, label_col, sz, cache, cache_dir)->tuple:
+    "`(files, labels, cache)`: the labelled images of `train_dir` (or of `train_csv`) that `cache` could decode; every class keeps one."
+    if train_csv is not None: files, labels = csv_items(train_csv, train_dir, id_col, label_col)
+    else: files, labels = class_folder_items(train_dir, progress=False)  # the decoding below shows progress
+    cache = ifnone(cache, ImageCache(sz, path=cache_dir))
+    if cache.sz != sz: raise ValueError(f"the cache holds images of size {cache.sz}, not img_size {sz}")
+    ok = cache.add(files)
+    vocab = sorted(set(labels.values()))
+    empty = [c for c in vocab if c not in {labels[f] for f in ok}]
+    if empty: raise UserError(f"class {empty[0]} of train_csv '{train_csv}' has no readable images: fix or remove them" if train_csv is not None else
+                              f"class folder '{Path(train_dir)/empty[0]}' has no readable images: fix or remove them")
+    return ok, labels, cache
+
+# %% ../nbs/01_data.ipynb #b7da3d19
+class CLIPDataLoaders(DataLoaders):
+    "fastai `DataLoaders` that also hold what they were made from: the decoded images, their size, the augmentation, the normalisation, the labels and the split."
+    def __init__(self, *loaders,           # the `DataLoader`s: training, then validation
+                 cache:ImageCache|None=None, # the decoded images the loaders read (`clip_test_dl` adds to it)
+                 img_size:tuple|None=None,  # (height, width) of the images
+                 train_dir=None,            # the folder of the training images
+                 flip:bool=False,           # training images are flipped horizontally half the time
+                 crop:float|None=None,      # random resized crop of training images, from this area to 1; None: no crop
+                 mean=CLIP_MEAN,            # the normalisation mean of the batches
+                 std=CLIP_STD,              # the normalisation std of the batches
+                 train_csv=None,            # the CSV of labels, if the images are labelled by one
+                 folds:int|None=None,       # k-fold cross-validation: the number of folds; None: a random split
+                 fold:int|None=None,        # with `folds`: the validation fold
+                 labels:dict|None=None,     # the class of each image file (`Path` -> class name)
+                 **kwargs                   # passed to `DataLoaders` (`path`, `device`)
+                ):
+        super().__init__(*loaders, **kwargs)
+        store_attr('cache,flip,crop,train_csv,folds,fold,labels')
+        self.img_size = None if img_size is None else tuple(img_size)
+        self.train_dir = None if train_dir is None else Path(train_dir)
+        self.mean, self.std = tuple(mean), tuple(std)
 
 # %% ../nbs/01_data.ipynb #2b33339a
 def clip_dls(train_dir,                # folder with one sub-folder of images per class (with `train_csv`: the folder of the images)
@@ -308,38 +371,32 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
              folds:int|None=None,      # k-fold cross-validation: the number of folds (`valid_pct` is then ignored)
              fold:int=0,               # with `folds`: which fold (0 ... folds-1) is the validation set
              **kwargs                  # passed to `DataBlock.dataloaders`
-            )->DataLoaders:
-    "Checked `DataLoaders` of a `train_dir/<class>/` folder (or of a CSV of labels): decoded once, RandAugment on training batches, CLIP-normalised."
+            )->CLIPDataLoaders:
+    "Checked `CLIPDataLoaders` of a `train_dir/<class>/` folder (or of a CSV of labels): decoded once, RandAugment on training batches, CLIP-normalised."
     sz = _size2(img_size)
-    if train_csv is not None: files, labels = csv_items(train_csv, train_dir, id_col, label_col)
-    else: files, labels = class_folder_items(train_dir, progress=False)  # the decoding below shows progress
-    cache = ifnone(cache, ImageCache(sz, path=cache_dir))
-    if cache.sz != sz: raise ValueError(f"the cache holds images of size {cache.sz}, not img_size {sz}")
-    ok = cache.add(files)
+    ok, labels, cache = _decoded_items(train_dir, train_csv, id_col, label_col, sz, cache, cache_dir)
     vocab = sorted(set(labels.values()))
-    empty = [c for c in vocab if c not in {labels[f] for f in ok}]
-    if empty: raise UserError(f"class {empty[0]} of train_csv '{train_csv}' has no readable images: fix or remove them" if train_csv is not None else
-                              f"class folder '{Path(train_dir)/empty[0]}' has no readable images: fix or remove them")
-    ys = [labels[f] for f in ok]
-    split = _splitter(ys, valid_pct, seed) if folds is None else _fold_splitter(ys, folds, fold, seed)
-    n_train, n_valid = map(len, split(ok))
-    if not n_valid: raise UserError(f"train_dir '{train_dir}' has {len(ok)} readable images: a validation split of valid_pct {valid_pct} holds none of them; add images or raise valid_pct")
-    if bs > n_train:
-        warnings.warn(f"batch size {bs} is larger than the {n_train} training images: training with batches of {n_train}")
-        bs = n_train
+    split, bs = _split_bs(ok, [labels[f] for f in ok], valid_pct, seed, folds, fold, bs, train_dir)
     aug = ([RandAugment(n_ops, magnitude)] if n_ops and magnitude else []) + ([FlipCrop(flip, crop)] if flip or crop else [])
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=CachedImage(cache), batch_tfms=IntToFloatTensor()), CategoryBlock(vocab=vocab)),
                        get_y=_LabelOf(labels), splitter=split,
                        batch_tfms=[*aug, Normalize.from_stats(mean, std)])
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
     dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
-    dls.cache, dls.img_size, dls.train_dir, dls.flip, dls.crop = cache, sz, Path(train_dir), flip, crop
-    dls.mean, dls.std = tuple(mean), tuple(std)
-    dls.train_csv, dls.folds, dls.fold, dls.labels = train_csv, folds, fold if folds is not None else None, labels
-    return dls
+    return CLIPDataLoaders(*dls.loaders, path=dls.path, device=dls.device, cache=cache, img_size=sz, train_dir=train_dir, flip=flip, crop=crop,
+                           mean=mean, std=std, train_csv=train_csv, folds=folds, fold=fold if folds is not None else None, labels=labels)
+
+# %% ../nbs/01_data.ipynb #2da44c72
+def check_clip_dls(dls, # the `DataLoaders` to check
+                   what:str='clip_learner' # who needs them, for the message
+                  )->CLIPDataLoaders:
+    "`dls` if it is a `CLIPDataLoaders`, else a one-line `UserError` that says how to make one."
+    if isinstance(dls, CLIPDataLoaders): return dls
+    raise UserError(f"{what} needs the CLIPDataLoaders of clip_dls, got a {type(dls).__name__}: build them with clip_dls, "
+                    "or wrap fastai's with CLIPDataLoaders(*dls.loaders, img_size=(h, w), device=dls.device)")
 
 # %% ../nbs/01_data.ipynb #0c0db03d
-def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls`)
+def clip_test_dl(dls:CLIPDataLoaders, # the training `CLIPDataLoaders` (from `clip_dls`)
                  test_dir,          # folder of unlabelled images (searched recursively)
                  bs:int|None=None,  # batch size (default: the training batch size)
                  what:str='test_dir' # how the folder is named in errors
@@ -352,32 +409,10 @@ def clip_test_dl(dls:DataLoaders,   # the training `DataLoaders` (from `clip_dls
     if not ok: raise UserError(f"{what} '{test_dir}' has no readable images")
     return dls.test_dl(ok, bs=ifnone(bs, dls.bs))
 
-# %% ../nbs/01_data.ipynb #8aa76045
-DIGIT_WORDS = 'zero one two three four five six seven eight nine'.split()
-
-def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
-                  test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
-                  n:int|None=None,        # use only the first `n` images (all 1,797 if None)
-                  seed:int=0,             # seed of the train/test split
-                  words:bool=False        # name the classes `zero` ... `nine` instead of `0` ... `9`
-                 )->Path:
-    "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<class>/`, `test/` and `test_labels.csv`."
-    import pandas as pd
-    from sklearn.datasets import load_digits
-    path = Path(path)
-    X, y = load_digits(return_X_y=True)
-    if n is not None: X, y = X[:n], y[:n]
-    imgs = (X.reshape(-1, 8, 8) * 255 / 16).round().astype(np.uint8)
-    idx = np.random.default_rng(seed).permutation(len(y))
-    n_test = int(round(len(y) * test_pct))
-    names = DIGIT_WORDS if words else [str(i) for i in range(10)]
-    rows = []
-    for k,i in enumerate(idx):
-        if k < n_test:
-            fn = path/'test'/f'digit_{i:04d}.png'
-            rows.append((fn.name, names[y[i]]))
-        else: fn = path/'train'/names[y[i]]/f'digit_{i:04d}.png'
-        fn.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(imgs[i]).save(fn)
-    pd.DataFrame(rows, columns=['id', 'label']).to_csv(path/'test_labels.csv', index=False)
-    return path
+# %% ../nbs/01_data.ipynb #d82f48be
+def __getattr__(name):
+    "`digits_folder` and `DIGIT_WORDS` moved to `clip_nbdev.test_utils`: still found here for the callers not yet updated."
+    if name in ('digits_folder', 'DIGIT_WORDS'):
+        from . import test_utils
+        return getattr(test_utils, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from fastai.basics import *
 from fastai.distributed import DistributedDL
 
 # %% auto #0
-__all__ = ['rank0_first', 'join_process_group', 'leave_process_group']
+__all__ = ['rank0_then_others', 'join_process_group', 'leave_process_group']
 
 # %% ../nbs/03b_distributed.ipynb #51153535
 @patch
@@ -24,13 +24,16 @@ def _broadcast(self:DistributedDL, t, rank):
     return t.cpu().tolist()
 
 # %% ../nbs/03b_distributed.ipynb #48b96f76
-def rank0_first(f, *args, **kwargs):
+def rank0_then_others(f, *args, **kwargs):
     "Run `f` on rank 0, then on the other ranks (which reuse what rank 0 wrote, e.g. a decoded-image cache); outside a distributed run, just run it."
     if num_distrib() <= 1 or not torch.distributed.is_initialized(): return f(*args, **kwargs)
     if rank_distrib() == 0: res = f(*args, **kwargs)
     distrib_barrier()
     if rank_distrib() != 0: res = f(*args, **kwargs)
     return res
+
+# %% ../nbs/03b_distributed.ipynb #f9767fcb
+rank0_first = rank0_then_others  # the former name (not exported: fastai's `rank0_first` is another function), until the commands use the new one
 
 # %% ../nbs/03b_distributed.ipynb #5ca7aeae
 def join_process_group()->int:

@@ -11,17 +11,9 @@ from pathlib import Path
 from .core import *
 
 # %% auto #0
-__all__ = ['onnx_preprocess_path', 'export_onnx', 'check_onnx', 'export', 'export_main']
+__all__ = ['onnx_preprocess_path', 'export_onnx', 'check_onnx', 'export']
 
 # %% ../nbs/09_export.ipynb #e3342844
-def _need(*pkgs, why:str='exporting to ONNX', extra:str='onnx'):
-    "Raise a one-line `UserError` unless every package of `pkgs` imports."
-    missing = []
-    for p in pkgs:
-        try: importlib.import_module(p)
-        except ImportError: missing.append(p)
-    if missing: raise UserError(f"{why} needs the {' and '.join(missing)} package{'s' if len(missing) > 1 else ''}: pip install {' '.join(missing)} (or pip install 'clip_nbdev[{extra}]')")
-
 def onnx_preprocess_path(output)->Path:
     "The preprocessing JSON that goes with ONNX file `output`: `model.onnx` -> `model.preprocess.json`."
     return Path(output).with_suffix('.preprocess.json')
@@ -35,7 +27,7 @@ def export_onnx(model_path,        # the best_model folder a training run wrote
     if output.suffix != '.onnx': raise UserError(f"output '{output}' must end in .onnx (its preprocessing goes to {onnx_preprocess_path(output.with_suffix('.onnx')).name} beside it)")
     if not output.parent.is_dir(): raise UserError(f"output's folder '{output.parent}' does not exist: create it or pass another output")
     if output.is_dir(): raise UserError(f"output '{output}' is a folder: pass a file name such as {output/'model.onnx'}")
-    _need('onnx', 'onnxscript')
+    need(['onnx', 'onnxscript'], 'exporting to ONNX', 'onnx')
     import torch
     from clip_nbdev.model import load_clip_model
     model = load_clip_model(model_path)
@@ -66,7 +58,7 @@ def check_onnx(model_path,   # the best_model folder that was exported
                seed:int=0    # seed of the random batch
               )->float:
     "Largest absolute difference between the probabilities of onnxruntime and PyTorch on a random batch."
-    _need('onnxruntime', why='checking the export', extra='onnx')
+    need('onnxruntime', 'checking the export', 'onnx')
     import numpy as np, onnxruntime as ort, torch
     from clip_nbdev.model import load_clip_model
     model = load_clip_model(model_path)
@@ -87,10 +79,3 @@ def export(model_path:str='output/best_model', # the best_model folder a trainin
     print(f"{f} and {onnx_preprocess_path(f)} written in {time.time() - t:.1f} s (input pixel_values, outputs probabilities and logits)")
     if importlib.util.find_spec('onnxruntime') is not None: print(f"onnxruntime matches PyTorch: largest difference in probabilities {check_onnx(model_path, f):.1e}")
     return f
-
-def export_main():
-    from clip_nbdev.cli import run_cli
-    sys.exit(run_cli(export, prog='clip-nbdev-export'))
-
-# %% ../nbs/09_export.ipynb #961bbcd5
-if __name__ == '__main__' and Path(sys.argv[0]).name == 'export.py': export_main()  # python -m clip_nbdev.export

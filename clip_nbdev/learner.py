@@ -6,7 +6,6 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/learner.html.md"""
 
 # %% ../nbs/03_learner.ipynb #4c7ffab3
 from __future__ import annotations
-import importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, torch
@@ -21,11 +20,13 @@ from .model import *
 from .zeroshot import *
 from .finetune import *
 from .speed import *
+from .callback.tracker import *
+from .callback.log import *
+from .callback.training import *
 
 # %% auto #0
-__all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'TrainedEpochCallback', 'EpochCSVLog', 'OneBasedEpochs', 'EpochLines',
-           'check_keep', 'SaveBestModel', 'check_train_opts', 'GradAccum', 'EarlyStopping', 'TensorBoardLog', 'log_cbs',
-           'match_stats', 'clip_learner', 'match_vocab']
+__all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'check_train_opts', 'option_cbs', 'check_cbs', 'match_stats', 'clip_learner',
+           'match_vocab']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -72,118 +73,27 @@ class CLIPLearner(Learner):
         self.ssl_rows = []         # one row per semi-supervised epoch: share of unlabelled images above threshold, their accuracy where known, the thresholds
         self.wise_alpha = None     # the alpha `wise_ft_search` chose
 
-    def fit_warmup_cosine(self,
-                          n_epoch:int,          # epochs
-                          lr=None,              # peak learning rate (a float or a `slice` for discriminative lrs; default `learn.lr`)
-                          warmup_pct:float=0.1, # share of the steps spent warming up
-                          wd=None,              # weight decay (default: the Learner's)
-                          cbs=None,             # extra callbacks for this fit
-                          reset_opt:bool=False, # start with a fresh optimizer state
-                          start_epoch:int=0,    # epoch to start at (when resuming)
-                          freeze_epochs:int=0,  # LP-FT: first train the head alone for this many epochs (norm layers frozen too)
-                          freeze_lr=None        # peak lr of those epochs (default: 10 x `lr`)
-                         ):
-        "Fit `self.model` for `n_epoch` with a linear warm-up to `lr`, then cosine annealing to 0 (after `freeze_epochs` of the head alone)."
-        lr = ifnone(lr, self.lr)
-        if freeze_epochs: self.fit_head_only(freeze_epochs, ifnone(freeze_lr, lr * 10), warmup_pct=warmup_pct, wd=wd, cbs=cbs)
-        if self.opt is None or reset_opt: self.create_opt()
-        self.last_peak_lr = lr
-        self.opt.set_hyper('lr', lr * self.lr_mults if self.lr_mults is not None and isinstance(lr, (int, float)) else lr)
-        lr_max = np.array([h['lr'] for h in self.opt.hypers])
-        self.fit(n_epoch, cbs=ParamScheduler({'lr': warmup_cosine(lr_max, warmup_pct)}) + L(cbs), wd=wd, start_epoch=start_epoch)
-
-# %% ../nbs/03_learner.ipynb #9030b568
-class TrainedEpochCallback(Callback):
-    "A callback whose `after_trained_epoch` runs after each epoch that trained (not after `validate()` or `get_preds()`, which fire `after_epoch` too)."
-    def before_fit(self): self.trained = False
-    def after_train(self): self.trained = True
-    def after_epoch(self):
-        if not getattr(self, 'trained', False): return
-        self.trained = False
-        self.after_trained_epoch()
-    def after_trained_epoch(self): pass
-
-class EpochCSVLog(TrainedEpochCallback):
-    "Add each training epoch's metrics (the recorder's row and `learn.stage`) to the CSV file `fname`, rewritten atomically (by rank 0 alone)."
-    order = Recorder.order + 1
-    def __init__(self, fname): self.fname = Path(fname)
-    def after_trained_epoch(self):
-        if rank_distrib(): return
-        names, row = self.recorder.metric_names + ['stage'], [str(v) for v in self.recorder.log] + [getattr(self.learn, 'stage', 'train')]
-        old = self.fname.read_text().splitlines() if self.fname.exists() else []
-        head = old[0].split(',') if old else names
-        if head != names:  # a stage with other columns (the semi-supervised one's mask_rate): the union, 'stage' last, other rows left empty there
-            cols = [c for c in head if c != 'stage'] + [c for c in names if c not in head and c != 'stage'] + ['stage']
-            pad = lambda vals, src: ','.join(dict(zip(src, vals)).get(c, '') for c in cols)
-            old = [','.join(cols)] + [pad(l.split(','), head) for l in old[1:]]
-            head, row = cols, pad(row, names).split(',')
-        with atomic_write(self.fname) as f: f.write('\n'.join((old or [','.join(head)]) + [','.join(row)]) + '\n')
-    def n_rows(self)->int:
-        "Epochs in the log so far."
-        return max(len(self.fname.read_text().splitlines()) - 1, 0) if self.fname.exists() else 0
-    def truncate(self, n:int):
-        "Keep the first `n` epochs of the log (a resumed run redoes the rest)."
-        if self.n_rows() <= n: return
-        lines = self.fname.read_text().splitlines(keepends=True)
-        with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
-
-# %% ../nbs/03_learner.ipynb #8bd15b19
-class OneBasedEpochs(Callback):
-    "Number the epochs in the `Recorder`'s rows (the table, the logs) from 1."
-    order = Recorder.order + 1
-    def before_epoch(self): self.recorder.log[0] = self.epoch + 1
-
-# %% ../nbs/03_learner.ipynb #c59a6bb5
-class EpochLines(Callback):
-    "Log one line per epoch (epoch, stage, losses, metrics, time) instead of progress bars' table, for output that is not a terminal."
-    order = Recorder.order - 1  # before the Recorder logs its header
-    def before_fit(self): self.old_logger, self.learn.logger, self.trained = self.learn.logger, self._line, False
-    def after_train(self): self.trained = True  # validate() and get_preds() run the fit's events too: they print nothing
-    def after_fit(self): self.learn.logger = self.old_logger
-    def _line(self, log):
-        if not self.trained or not log or isinstance(log[0], str): return  # the header: each line names its values
-        self.trained = False
-        vals = ' '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,v in zip(self.recorder.metric_names[1:], log[1:]))
-        print(f"epoch {log[0]}/{self.n_epoch} {self.learn.stage}: {vals}", flush=True)
-
-# %% ../nbs/03_learner.ipynb #3694f7e4
-def check_keep(keep:str)->str:
-    "`keep` if it is 'best' or 'last'; a `UserError` otherwise."
-    if keep not in ('best', 'last'): raise UserError(f"keep must be 'best' or 'last', got {keep!r}")
-    return keep
-
-# %% ../nbs/03_learner.ipynb #6ab355e1
-class SaveBestModel(TrackerCallback):
-    "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
-    order = TrackerCallback.order + 1
-    def __init__(self,
-                 path,                     # folder to write the best model to
-                 monitor:str='accuracy',   # the metric (or 'valid_loss') to track
-                 comp=None,                # comparison (default: greater, or less for losses and errors)
-                 min_delta:float=0.,       # smallest change that counts as better
-                 reset_on_fit:bool=False,  # forget the best at the start of each fit
-                 keep:str='best'           # 'best': the best epoch (ties: lower validation loss, then later); 'last': every epoch replaces the model
-                ):
-        super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, reset_on_fit=reset_on_fit)
-        self.path, self.keep = Path(path), check_keep(keep)
-        self.best_epoch, self.best_stage, self.best_loss, self.why = None, None, None, None
-    def before_fit(self): self.trained = False; super().before_fit()
-    def after_train(self): self.trained = True
-    def after_epoch(self):
-        if not getattr(self, 'trained', False): return
-        self.trained = False
-        vals, names = self.recorder.values[-1], list(self.recorder.metric_names[1:])
-        val, loss, m = vals[self.idx], vals[names.index('valid_loss')], self.monitor
-        better = self.comp(val - self.min_delta, self.best)
-        tie = val == self.best and (m == 'valid_loss' or self.best_loss is None or loss <= self.best_loss)
-        if self.keep == 'last': self.why = f"keep='last': the last epoch of stage {self.learn.stage} ({m} {val:.4f})"
-        elif better: self.why = f"the best {m}: {val:.4f}" + (f" (before: {self.best:.4f})" if np.isfinite(self.best) else '')
-        elif tie: self.why = f"{m} {val:.4f} tied with the best" + ('' if m == 'valid_loss' else f"; validation loss {loss:.4f} <= {self.best_loss:.4f}") + ": the later epoch"
-        self.new_best = self.keep == 'last' or better or tie
-        if self.new_best:
-            self.best, self.best_loss = val, loss
-            if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
-            self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
+# %% ../nbs/03_learner.ipynb #f8df25a7
+@patch
+def fit_warmup_cosine(self:CLIPLearner,
+                      n_epoch:int,          # epochs
+                      lr=None,              # peak learning rate (a float or a `slice` for discriminative lrs; default `learn.lr`)
+                      warmup_pct:float=0.1, # share of the steps spent warming up
+                      wd=None,              # weight decay (default: the Learner's)
+                      cbs=None,             # extra callbacks for this fit
+                      reset_opt:bool=False, # start with a fresh optimizer state
+                      start_epoch:int=0,    # epoch to start at (when resuming)
+                      freeze_epochs:int=0,  # LP-FT: first train the head alone for this many epochs (norm layers frozen too)
+                      freeze_lr=None        # peak lr of those epochs (default: 10 x `lr`)
+                     ):
+    "Fit `self.model` for `n_epoch` with a linear warm-up to `lr`, then cosine annealing to 0 (after `freeze_epochs` of the head alone)."
+    lr = ifnone(lr, self.lr)
+    if freeze_epochs: self.fit_head_only(freeze_epochs, ifnone(freeze_lr, lr * 10), warmup_pct=warmup_pct, wd=wd, cbs=cbs)
+    if self.opt is None or reset_opt: self.create_opt()
+    self.last_peak_lr = lr
+    self.opt.set_hyper('lr', lr * self.lr_mults if self.lr_mults is not None and isinstance(lr, (int, float)) else lr)
+    lr_max = np.array([h['lr'] for h in self.opt.hypers])
+    self.fit(n_epoch, cbs=ParamScheduler({'lr': warmup_cosine(lr_max, warmup_pct)}) + L(cbs), wd=wd, start_epoch=start_epoch)
 
 # %% ../nbs/03_learner.ipynb #15bdf0f6
 @patch
@@ -260,106 +170,38 @@ def check_train_opts(mixup=None,           # MixUp's alpha, or None
     other = 'accum_steps' if accum_steps > 1 else 'mixup' if mixup is not None else 'cutmix' if cutmix is not None else None
     if cuda_graph and other: raise UserError(f"cuda_graph replays one whole captured step and cannot be combined with {other}: drop one of them")
 
-# %% ../nbs/03_learner.ipynb #ffc6c4ee
-class GradAccum(GradientAccumulation):
-    "fastai's `GradientAccumulation` of `n_acc` samples per step, each epoch's last (shorter) group stepped as the mean over its samples."
-    def before_fit(self):
-        super().before_fit()
-        if self.learn.opt is not None: self.learn.opt.zero_grad()  # nothing left over from an interrupted fit
-    def before_train(self): self.count = 0  # each epoch starts a group: no gradient waits across validation or a checkpoint
-    def before_step(self):
-        bs = find_bs(self.learn.yb)
-        self.learn.loss_grad *= self.n_acc / bs
-        self.count += bs
-        if self.count < self.n_acc and self.iter < self.n_iter - 1: raise CancelBatchException()  # no step, no zero_grad
-        if self.count != self.n_acc:  # the epoch's last, shorter group: its sum over n_acc becomes the mean over `count`
-            for p in self.learn.model.parameters():
-                if p.grad is not None: p.grad.mul_(self.n_acc / self.count)
-        self.count = 0
-
-# %% ../nbs/03_learner.ipynb #56ddd6a8
-class EarlyStopping(EarlyStoppingCallback):
-    "fastai's `EarlyStoppingCallback` on training epochs only: after `patience` epochs of a fit without a better `monitor`, the fit ends before its next epoch."
-    order = SaveBestModel.order + 2  # after SaveBestModel; before EMA and the checkpoint, which records the decision
-    def __init__(self,
-                 monitor:str='accuracy', # the metric (or 'valid_loss') to track
-                 comp=None,              # comparison (default: greater, or less for losses and errors)
-                 min_delta:float=0.,     # smallest change that counts as better
-                 patience:int=1          # epochs without a better `monitor` before the fit stops
-                ):
-        super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, patience=patience, reset_on_fit=True)
-        self.stop, self.resume = False, None
-    def before_fit(self): self.trained, self.stop = False, False; super().before_fit()
-    def before_train(self):
-        if self.resume is None: return
-        if self.resume['at'] == (self.learn.stage, self.epoch): self.best, self.wait = self.resume['best'], self.resume['wait']
-        self.resume = None
-    def after_train(self): self.trained = True
-    def after_epoch(self):
-        if not self.trained: return  # validate() and get_preds() fire after_epoch too
-        self.trained = False
-        TrackerCallback.after_epoch(self)
-        self.wait = 0 if self.new_best else self.wait + 1
-        self.stop = self.wait >= self.patience
-    def before_epoch(self):
-        if not self.stop: return
-        print(f"early stopping: no better {self.monitor} in {self.wait} epochs; stage {self.learn.stage} ends after epoch {self.epoch}", flush=True)
-        raise CancelFitException()
-    def state(self)->dict:
-        "What a checkpoint holds: the fit's best, the epochs without it, and whether the fit stops."
-        return dict(best=self.best, wait=self.wait, stop=self.stop)
-    def load_state(self,
-                   state:dict, # from `state()`
-                   stage:str,  # the stage of the checkpoint
-                   epoch:int   # epochs of it done
-                  ):
-        "Continue the checkpoint's count when its stage trains epoch `epoch` (0-based) again."
-        self.resume = dict(state, at=(stage, epoch))
-
-# %% ../nbs/03_learner.ipynb #0af6e352
-class TensorBoardLog(TrainedEpochCallback):
-    "Write the smoothed training loss and the lrs of every step, and the metrics of every training epoch, as TensorBoard events in `log_dir` (rank 0)."
-    order, run_valid = Recorder.order + 1, False
-    def __init__(self, log_dir): self.log_dir, self.step, self.writer = Path(log_dir), 0, None
-    def before_train(self):
-        if self.writer is not None or rank_distrib(): return
-        from torch.utils.tensorboard import SummaryWriter
-        self.writer = SummaryWriter(log_dir=str(self.log_dir))
-    def after_batch(self):
-        if self.writer is None: return
-        self.step += 1  # steps count on across the fits of a recipe
-        self.writer.add_scalar('train_loss', self.smooth_loss, self.step)
-        for i,h in enumerate(self.opt.hypers): self.writer.add_scalar(f'lr_{i}', h['lr'], self.step)
-    def after_trained_epoch(self):
-        if self.writer is None: return
-        for n,v in zip(self.recorder.metric_names[2:-1], self.recorder.log[2:-1]): self.writer.add_scalar(n, v, self.step)
-        self.writer.flush()
-    def after_fit(self):
-        if self.writer is not None: self.writer.close(); self.writer = None
-
-def _need(pkg:str, opt:str):
-    if importlib.util.find_spec(pkg) is None: raise UserError(f"{opt} needs the {pkg} package: pip install {pkg} (or pip install 'clip_nbdev[{pkg}]')")
-
-def log_cbs(log,           # None, 'csv', 'tensorboard', 'wandb', or a list of them
-            output_dir=None # the run's folder (csv and tensorboard write there)
-           )->list:
-    "The callbacks of the trackers `log` names ('csv' is `EpochCSVLog`'s log.csv, always written with an `output_dir`)."
-    names = [log] if isinstance(log, str) else list(ifnone(log, []))
-    bad = [o for o in names if o not in ('csv', 'tensorboard', 'wandb')]
-    if bad: raise UserError(f"log must be 'csv', 'tensorboard' or 'wandb' (or a list of them), got {bad[0]!r}")
-    for o in names:
-        if o in ('csv', 'tensorboard') and output_dir is None: raise UserError(f"log='{o}' writes into output_dir: pass output_dir")
-    cbs = []
-    if 'tensorboard' in names:
-        _need('tensorboard', "log='tensorboard'")
-        cbs.append(TensorBoardLog(Path(output_dir)/'tensorboard'))
-    if 'wandb' in names:
-        _need('wandb', "log='wandb'")
-        import wandb
-        from fastai.callback.wandb import WandbCallback
-        if wandb.run is None and not rank_distrib(): wandb.init(dir=None if output_dir is None else str(output_dir))
-        cbs.append(WandbCallback(log_preds=False))
+# %% ../nbs/03_learner.ipynb #05bce9a1
+def option_cbs(bs:int=8,                      # the batch size (gradient accumulation counts samples)
+               monitor:str='accuracy',        # the metric early stopping watches
+               keep:str='best',               # the model kept: 'best' or 'last' (early stopping needs 'best')
+               cuda_graph:bool=False,         # whether each step is a CUDA-graph replay (not with accumulation, MixUp or CutMix)
+               ema:float|None=None,           # decay of an exponential moving average of the weights (e.g. 0.9998): `EMA`
+               mixup:float|None=None,         # MixUp of training batches, with this Beta alpha (e.g. 0.4): fastai's `MixUp`
+               cutmix:float|None=None,        # CutMix of training batches, with this Beta alpha (e.g. 1.0): fastai's `CutMix` (not with `mixup`)
+               accum_steps:int=1,             # accumulate the gradients of this many batches per optimizer step: `GradAccum(n_acc=bs * accum_steps)`
+               early_stopping:int|None=None   # end a fit (a recipe's stage) after this many epochs without a better `monitor`: `EarlyStopping`
+              )->list:
+    "The callbacks of `clip_learner`'s options (`ema`, `mixup`, `cutmix`, `accum_steps`, `early_stopping`), checked with `check_train_opts`."
+    if ema is not None and not 0 < ema < 1: raise UserError(f"ema must be in (0, 1), got {ema}")
+    check_train_opts(mixup, cutmix, accum_steps, early_stopping, keep, cuda_graph)
+    cbs = [EMA(ema)] if ema is not None else []
+    if mixup is not None: cbs.append(MixUp(mixup))
+    if cutmix is not None: cbs.append(CutMix(cutmix))
+    if accum_steps > 1: cbs.append(GradAccum(n_acc=bs * accum_steps))
+    if early_stopping is not None: cbs.append(EarlyStopping(monitor, patience=early_stopping))
     return cbs
+
+# %% ../nbs/03_learner.ipynb #33badee2
+def check_cbs(cbs,                    # the learner's callbacks
+              keep:str='best',        # the model kept: 'best' or 'last'
+              cuda_graph:bool=False   # whether each step is a CUDA-graph replay
+             ):
+    "A one-line `UserError` for callbacks of `cbs` that cannot go together (as `check_train_opts` refuses the keywords)."
+    has = lambda t: any(isinstance(o, t) for o in L(cbs))
+    if has(MixUp) and has(CutMix): raise UserError("mixup and cutmix cannot be combined: pass one of them")
+    if has(EarlyStopping) and keep == 'last': raise UserError("early_stopping keeps the best model and keep='last' the last one: pass one of them")
+    other = 'accum_steps' if has(GradientAccumulation) else 'mixup' if has(MixUp) else 'cutmix' if has(CutMix) else None
+    if (cuda_graph or has(CudaGraphStep)) and other: raise UserError(f"cuda_graph replays one whole captured step and cannot be combined with {other}: drop one of them")
 
 # %% ../nbs/03_learner.ipynb #d278c378
 def match_stats(dls:DataLoaders,     # from `clip_dls`
@@ -385,6 +227,43 @@ def _saved_model(name, head:str, dls, seed:int):
         return model.train()
     return clip_classifier(name, len(dls.vocab), img_size=sz, seed=seed)
 
+# %% ../nbs/03_learner.ipynb #106e9f45
+def _clip_model(dls, model_name, head:str, head_init:str, templates, seed:int, grad_checkpointing:bool):
+    "The model of `clip_learner(dls, model_name, ...)`, on the device of `dls`."
+    if head_init not in ('random', 'zeroshot'): raise UserError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
+    model = _saved_model(model_name, head, dls, seed)
+    match_stats(dls, model)  # the model's own normalisation (SigLIP's is not CLIP's)
+    if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
+    if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
+    if grad_checkpointing: set_grad_checkpointing(model)
+    return model
+
+# %% ../nbs/03_learner.ipynb #36de51a2
+def _finish(learn:CLIPLearner, compile:bool, precision:str)->CLIPLearner:
+    "Drop the progress bars where `EpochLines` prints, compile the model, set the precision."
+    if any(isinstance(o, EpochLines) for o in learn.cbs): learn.remove_cb(ProgressCallback)
+    if compile:
+        learn.compiled = compile_model(learn.model, learn.dls.one_batch()[0] if len(learn.dls.train) else None)
+        if learn.compiled: learn.add_cb(PlainTensors())
+    if precision == 'bf16': learn.to_bf16()
+    elif precision == 'fp16': learn.to_fp16()
+    return learn
+
+# %% ../nbs/03_learner.ipynb #a0a5a9df
+_OPTIONS = ('ema', 'mixup', 'cutmix', 'accum_steps', 'early_stopping')  # the keywords of `clip_learner` that `option_cbs` turns into callbacks
+
+def _run_cbs(output_dir, monitor:str, keep:str, trackers:list, progress)->list:
+    "The callbacks of a run's output: `log.csv` and the best model in `output_dir`, the trackers, one line per epoch where there are no bars."
+    cbs = []
+    if output_dir is not None:
+        output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
+        cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor, keep=keep)]
+    cbs += trackers
+    if not ifnone(progress, show_bars()): cbs.append(EpochLines())
+    return cbs
+
+# %% ../nbs/03_learner.ipynb #84f34f59
+@delegates(option_cbs, but=['bs', 'monitor', 'keep', 'cuda_graph'])
 def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  model_name:str=DEFAULT_MODEL,  # hub id, local `save_pretrained` folder (a run's `best_model/` keeps its head), 'tiny' or 'tiny-pretrained'
                  output_dir=None,               # where to write log.csv and best_model/ (nothing is written if None)
@@ -395,61 +274,34 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
                  metrics=accuracy,              # fastai metrics
                  monitor:str='accuracy',        # the metric that picks the best model
                  keep:str='best',               # the model kept in output_dir/best_model: 'best' (ties: lower validation loss, then the later epoch) or 'last'
-                 cbs=None,                      # extra callbacks
+                 cbs=None,                      # callbacks: fastai's and this library's (`GradAccum`, `EarlyStopping`, `MixUp`, `TensorBoardLog`, ...)
                  seed:int=0,                    # seed of the head (and of 'tiny')
                  head:str='auto',               # 'auto': a folder this library wrote keeps its trained head; 'new': a fresh head
                  head_init:str='random',        # a new head: 'random', or 'zeroshot': CLIP's zero-shot classifier of the class names (needs a full CLIP)
                  templates=None,                # caption templates of the zero-shot head (default `TEMPLATES`)
                  llrd:float|None=None,          # layer-wise lr decay (e.g. 0.65), with no weight decay on biases and norms
-                 ema:float|None=None,           # decay of an exponential moving average of the weights (e.g. 0.9998)
                  compile:bool=False,            # `torch.compile` the model (falls back to eager with a warning)
                  cuda_graph:bool=False,         # run each training step as a replay of one captured CUDA graph (falls back to eager, with a warning, off CUDA)
                  progress:bool|None=None,       # progress bars (default: in a notebook or a terminal; else one line per epoch)
-                 mixup:float|None=None,         # MixUp of training batches, with this Beta alpha (e.g. 0.4); None: off
-                 cutmix:float|None=None,        # CutMix of training batches, with this Beta alpha (e.g. 1.0); None: off (not with `mixup`)
-                 accum_steps:int=1,             # accumulate the gradients of this many batches per optimizer step (an effective batch of bs x accum_steps)
-                 early_stopping:int|None=None,  # end a fit (a recipe's stage) after this many epochs without a better `monitor`; None: off
                  grad_checkpointing:bool=False, # recompute the vision tower's activations in the backward pass (less memory, more compute)
                  log=None,                      # trackers: 'csv' (output_dir/log.csv), 'tensorboard' (output_dir/tensorboard/), 'wandb', or a list of them
-                 **kwargs                       # passed to `Learner`
+                 **kwargs                       # `option_cbs`'s options (`ema`, `mixup`, `cutmix`, `accum_steps`, `early_stopping`), the rest to `Learner`
                 )->CLIPLearner:
     "A `CLIPLearner` fine-tuning CLIP's vision tower `model_name` on `dls`."
-    if head_init not in ('random', 'zeroshot'): raise UserError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
     if llrd is not None and not 0 < llrd <= 1: raise UserError(f"llrd must be in (0, 1], got {llrd}")
-    if ema is not None and not 0 < ema < 1: raise UserError(f"ema must be in (0, 1), got {ema}")
-    check_train_opts(mixup, cutmix, accum_steps, early_stopping, keep, cuda_graph)
-    trackers = log_cbs(log, output_dir)
+    opts = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
+    opt_cbs, trackers = option_cbs(dls.bs, monitor, check_keep(keep), cuda_graph, **opts), log_cbs(log, output_dir)
+    check_cbs(L(cbs) + opt_cbs, keep, cuda_graph)
     precision = resolve_precision(precision, dls.device or 'cpu')
-    model = _saved_model(model_name, head, dls, seed)
-    match_stats(dls, model)  # the model's own normalisation (SigLIP's is not CLIP's)
-    if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
-    if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
-    if grad_checkpointing: set_grad_checkpointing(model)
-    cbs = L(cbs)
-    if llrd is not None: cbs.append(NoDecayGroups([True, False] * len(clip_blocks(model))))
-    if ema is not None: cbs.append(EMA(ema))
-    if cuda_graph: cbs.append(CudaGraphStep())
-    if mixup is not None: cbs.append(MixUp(mixup))
-    if cutmix is not None: cbs.append(CutMix(cutmix))
-    if accum_steps > 1: cbs.append(GradAccum(n_acc=dls.bs * accum_steps))
-    if early_stopping is not None: cbs.append(EarlyStopping(monitor, patience=early_stopping))
-    if output_dir is not None:
-        output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
-        cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor, keep=keep)]
-    cbs += trackers
-    if not ifnone(progress, show_bars()): cbs.append(EpochLines())
-    learn = CLIPLearner(dls, model, output_dir=output_dir, loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
+    model = _clip_model(dls, model_name, head, head_init, templates, seed, grad_checkpointing)
+    cbs = L(cbs) + ([NoDecayGroups([True, False] * len(clip_blocks(model)))] if llrd is not None else []) + ([CudaGraphStep()] if cuda_graph else [])
+    cbs += opt_cbs + _run_cbs(output_dir, monitor, keep, trackers, progress)
+    learn = CLIPLearner(dls, model, output_dir=None if output_dir is None else Path(output_dir), loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                         opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd, metrics=metrics, cbs=cbs,
                         splitter=llrd_splitter if llrd is not None else clip_splitter, precision=precision,
                         lr_mults=llrd_lr_mults(model, llrd) if llrd is not None else None,
                         zeroshot_state={k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None, **kwargs)
-    if any(isinstance(o, EpochLines) for o in learn.cbs): learn.remove_cb(ProgressCallback)
-    if compile:
-        learn.compiled = compile_model(model, dls.one_batch()[0] if len(dls.train) else None)
-        if learn.compiled: learn.add_cb(PlainTensors())
-    if precision == 'bf16': learn.to_bf16()
-    elif precision == 'fp16': learn.to_fp16()
-    return learn
+    return _finish(learn, compile, precision)
 
 # %% ../nbs/03_learner.ipynb #6c5a8344
 def match_vocab(model:CLIPClassifier, # a model loaded with `load_clip_model` (it has `vocab`)

@@ -7,6 +7,8 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/model.html.md"""
 # %% ../nbs/02_model.ipynb #0665ea8e
 from __future__ import annotations
 import json, os, shutil, socket, tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,10 +23,10 @@ from .core import _umask
 
 # %% auto #0
 __all__ = ['BUILTIN_MODELS', 'BACKBONES', 'FAMILY_STATS', 'tiny_clip_config', 'tiny_siglip_config', 'tiny_clip_tokenizer',
-           'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub', 'checkpoint_config',
-           'vision_class', 'model_family', 'load_clip_vision', 'preprocessor_config', 'model_stats', 'default_img_size',
-           'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model',
-           'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
+           'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub', 'vision_class', 'model_family',
+           'ModelSpec', 'resolve_model', 'checkpoint_config', 'load_clip_vision', 'preprocessor_config', 'model_stats',
+           'default_img_size', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
+           'save_clip_model', 'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
 
 # %% ../nbs/02_model.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
@@ -131,16 +133,6 @@ def _model_dir(name:str)->Path|None:
     if p.exists() or _looks_like_path(name): raise UserError(f"model '{name}' is not a folder written by save_pretrained")
     return None
 
-def checkpoint_config(name:str # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'
-                     )->PretrainedConfig:
-    "The config of checkpoint `name` (`AutoConfig`), with a clear error when it cannot be had."
-    quiet_hf()
-    name = str(name)
-    if name == 'tiny': return tiny_clip_config().vision_config
-    p = _model_dir(name)
-    if p is not None: return AutoConfig.from_pretrained(p)
-    return from_hub(lambda **kw: AutoConfig.from_pretrained(name, **kw), name)
-
 def vision_class(cfg:PretrainedConfig, # a checkpoint's config
                  name:str=''           # the checkpoint, for the message
                 )->type:
@@ -156,46 +148,98 @@ def model_family(cfg:PretrainedConfig, # a checkpoint's (or vision tower's) conf
     "'clip' or 'siglip': the family of a checkpoint (or vision tower) with config `cfg`."
     return 'siglip' if vision_class(cfg, name) is SiglipVisionModel else 'clip'
 
+# %% ../nbs/02_model.ipynb #4620108d
+@dataclass(eq=False)
+class ModelSpec:
+    "What a model name stands for, resolved once: where the checkpoint is and its config; how its images are preprocessed is read when first asked."
+    name:str                                  # the name given: hub id, local folder, 'tiny' or 'tiny-pretrained'
+    path:Path|None                            # its local folder (built in, or written by `save_pretrained`); None for a hub id or 'tiny'
+    config:PretrainedConfig=field(repr=False) # its config (`AutoConfig`; for 'tiny', `tiny_clip_config`'s vision tower): read it, never change it
+    @property
+    def vision_cls(self)->type: return vision_class(self.config, self.name)  # the class of its vision tower (a `UserError` for another family)
+    @property
+    def family(self)->str: return model_family(self.config, self.name)       # 'clip' or 'siglip'
+    @cached_property
+    def preprocessor(self)->dict: return _read_preprocessor(self)            # its preprocessor_config.json, {} where it has none
+    @cached_property
+    def saved(self)->dict: return _read_saved(self)                          # the preprocess.json of a model this library saved, else {}
+    @property
+    def stats(self)->tuple: return model_stats(self)                         # (mean, std) of its inputs
+    @property
+    def img_size(self)->tuple: return default_img_size(self)                 # the (height, width) it was made for
+    def load(self, cls, **kwargs):
+        "`cls.from_pretrained` of this checkpoint: from its folder, or from the hub (its cache first; one line when out of reach)."
+        if self.path is not None: return cls.from_pretrained(self.path, **kwargs)
+        return from_hub(lambda **kw: cls.from_pretrained(self.name, **kwargs, **kw), self.name)
+
+# %% ../nbs/02_model.ipynb #95fd4da1
+_SPECS = {}  # (name, the signature of its folder's files) -> ModelSpec
+
+def _folder_sig(p:Path|None)->tuple|None:
+    "Sizes and times of the files a folder's description is read from: when one changes, the name is resolved again."
+    if p is None: return None
+    return tuple((f, (p/f).stat().st_size, (p/f).stat().st_mtime_ns) for f in ('config.json', 'preprocessor_config.json', 'preprocess.json') if (p/f).exists())
+
+def resolve_model(name # hub id, local `save_pretrained` folder, 'tiny', 'tiny-pretrained', or a `ModelSpec` (returned as it is)
+                 )->ModelSpec:
+    "The `ModelSpec` of `name`, resolved once per name (a folder again when its files change), with a clear error when it cannot be had."
+    if isinstance(name, ModelSpec): return name
+    quiet_hf()
+    name = str(name)
+    p = None if name == 'tiny' else _model_dir(name)
+    key = (name, _folder_sig(p))
+    if key not in _SPECS:
+        if name == 'tiny': cfg = tiny_clip_config().vision_config
+        elif p is not None: cfg = AutoConfig.from_pretrained(p)
+        else: cfg = from_hub(lambda **kw: AutoConfig.from_pretrained(name, **kw), name)
+        _SPECS[key] = ModelSpec(name, p, cfg)
+    return _SPECS[key]
+
+def checkpoint_config(name # hub id, local `save_pretrained` folder, 'tiny', 'tiny-pretrained' or a `ModelSpec`
+                     )->PretrainedConfig:
+    "The config of checkpoint `name` (`AutoConfig`), with a clear error when it cannot be had."
+    return resolve_model(name).config
+
 # %% ../nbs/02_model.ipynb #95def5ae
-def load_clip_vision(name:str='tiny', # hub id, local `save_pretrained` folder (CLIP or SigLIP), 'tiny' or 'tiny-pretrained'
+def load_clip_vision(name='tiny',     # hub id, local `save_pretrained` folder (CLIP or SigLIP), 'tiny', 'tiny-pretrained' or a `ModelSpec`
                      seed:int=0       # seed of the random initialisation of 'tiny'
                     )->CLIPVisionModel|SiglipVisionModel:
     "The vision tower of a CLIP or SigLIP checkpoint (a hub id, a local folder, 'tiny' or 'tiny-pretrained'), with a clear error when it cannot be had."
-    quiet_hf()
-    name = str(name)
-    if name == 'tiny':
+    spec = resolve_model(name)
+    if spec.name == 'tiny':
         torch.manual_seed(seed)
-        cfg = tiny_clip_config().vision_config
+        cfg = tiny_clip_config().vision_config  # a new config: the model changes it (`resample_pos_embed`)
         cfg._attn_implementation = 'sdpa'
         return CLIPVisionModel(cfg).eval()
-    cls = vision_class(checkpoint_config(name), name)
-    p = _model_dir(name)
-    if p is not None: return cls.from_pretrained(p, attn_implementation='sdpa')
-    return from_hub(lambda **kw: cls.from_pretrained(name, attn_implementation='sdpa', **kw), name)
+    return spec.load(spec.vision_cls, attn_implementation='sdpa')
 
 # %% ../nbs/02_model.ipynb #8545f343
 FAMILY_STATS = {'clip': (CLIP_MEAN, CLIP_STD), 'siglip': ((0.5,)*3, (0.5,)*3)}  # (mean, std) of a checkpoint with no processor config
 
-def preprocessor_config(name:str # hub id, local `save_pretrained` folder, 'tiny' or 'tiny-pretrained'
-                       )->dict:
-    "The checkpoint's `preprocessor_config.json` as a dict (image_mean, image_std, size, ...); {} where it has none."
-    name = str(name)
-    if name == 'tiny': return {}
-    p = _model_dir(name)
+def _read_preprocessor(spec:ModelSpec)->dict:
+    "The `preprocessor_config.json` of `spec`'s checkpoint (its folder, else the hub's cache, else the hub when reachable); {} where it has none."
+    if spec.name == 'tiny': return {}
+    p = spec.path
     if p is not None: return json.loads((p/'preprocessor_config.json').read_text()) if (p/'preprocessor_config.json').exists() else {}
     from transformers.utils import cached_file
     def get(**kw):
-        try: return cached_file(name, 'preprocessor_config.json', _raise_exceptions_for_missing_entries=False, **kw)
+        try: return cached_file(spec.name, 'preprocessor_config.json', _raise_exceptions_for_missing_entries=False, **kw)
         except OSError: return None
     f = get(local_files_only=True) or (get() if _hub_reachable() else None)
     return json.loads(Path(f).read_text()) if f else {}
 
-def _saved_preprocess(name)->dict:
+def _read_saved(spec:ModelSpec)->dict:
     "The `preprocess.json` of a model saved by this library; {} for anything else."
-    p = _model_dir(str(name)) if str(name) != 'tiny' else None
+    p = spec.path
     return json.loads((p/'preprocess.json').read_text()) if p is not None and (p/'preprocess.json').exists() else {}
 
-def model_stats(name_or_model # a checkpoint (hub id, folder, 'tiny', 'tiny-pretrained', a saved model) or a `CLIPClassifier`
+def preprocessor_config(name # hub id, local `save_pretrained` folder, 'tiny', 'tiny-pretrained' or a `ModelSpec`
+                       )->dict:
+    "The checkpoint's `preprocessor_config.json` as a dict (image_mean, image_std, size, ...); {} where it has none."
+    return resolve_model(name).preprocessor
+
+# %% ../nbs/02_model.ipynb #aa47820a
+def model_stats(name_or_model # a checkpoint (hub id, folder, 'tiny', 'tiny-pretrained', a saved model, a `ModelSpec`) or a `CLIPClassifier`
                )->tuple:
     "`(mean, std)` to normalise the images of a model with: its own, its saved preprocess.json, its processor config, or its family's."
     m = name_or_model
@@ -203,12 +247,13 @@ def model_stats(name_or_model # a checkpoint (hub id, folder, 'tiny', 'tiny-pret
         m = getattr(bare_model(m), '_orig_mod', bare_model(m))
         if hasattr(m, 'mean'): return tuple(m.mean), tuple(m.std)
         return FAMILY_STATS[model_family(getattr(m, 'body', m).config)]
-    pre = _saved_preprocess(m)
+    spec = resolve_model(m)
+    pre, pc = spec.saved, spec.preprocessor
     if 'mean' in pre: return tuple(pre['mean']), tuple(pre['std'])
-    pc = preprocessor_config(m)
     if 'image_mean' in pc and 'image_std' in pc: return tuple(pc['image_mean']), tuple(pc['image_std'])
-    return FAMILY_STATS[model_family(checkpoint_config(m), m)]
+    return FAMILY_STATS[spec.family]
 
+# %% ../nbs/02_model.ipynb #429dec29
 def _hw(s)->tuple|None:
     "(height, width) of a processor config's `size`/`crop_size`: {'height','width'}, {'shortest_edge'} or an int."
     if isinstance(s, int): return (s, s)
@@ -216,16 +261,16 @@ def _hw(s)->tuple|None:
     if isinstance(s, dict) and 'shortest_edge' in s: return (s['shortest_edge'],)*2
     return None
 
-def default_img_size(name:str # hub id, local folder, 'tiny', 'tiny-pretrained' or a saved model
+def default_img_size(name # hub id, local folder, 'tiny', 'tiny-pretrained', a saved model or a `ModelSpec`
                     )->tuple:
     "(height, width) checkpoint `name` was made for: a saved model's preprocess.json, the processor config's (crop) size, else the config's `image_size`."
-    pre = _saved_preprocess(name)
+    spec = resolve_model(name)
+    pre, pc = spec.saved, spec.preprocessor
     if 'img_size' in pre: return tuple(pre['img_size'])
-    pc = preprocessor_config(name)
     hw = _hw(pc.get('crop_size')) if pc.get('do_center_crop') else None
     hw = hw or _hw(pc.get('size'))
     if hw: return hw
-    cfg = checkpoint_config(name)
+    cfg = spec.config
     return (getattr(cfg, 'vision_config', cfg).image_size,)*2
 
 # %% ../nbs/02_model.ipynb #495c89a2
@@ -276,23 +321,40 @@ class CLIPClassifier(Module):
     def forward(self, x): return self.head(self.features(x))
 
 # %% ../nbs/02_model.ipynb #f8838b39
-def clip_classifier(name:str,          # hub id, local folder (CLIP or SigLIP), 'tiny' or 'tiny-pretrained'
+def clip_classifier(name,              # hub id, local folder (CLIP or SigLIP), 'tiny', 'tiny-pretrained' or a `ModelSpec`
                     n_out:int,         # number of classes
                     img_size=None,     # training size: an int or (height, width); square sizes resample the position embeddings
                     seed:int=0         # seed of 'tiny' and of the head
                    )->CLIPClassifier:
     "A `CLIPClassifier` with the vision tower of `name`, made for `img_size`, normalising as `name` does."
-    body = load_clip_vision(name, seed=seed)
+    spec = resolve_model(name)
+    body = load_clip_vision(spec, seed=seed)
     if img_size is not None:
         h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
         if h == w: resample_pos_embed(body, h)
-    mean, std = model_stats(name)
+    mean, std = model_stats(spec)
     torch.manual_seed(seed)
     return CLIPClassifier(body, n_out, mean=mean, std=std)
 
 def clip_splitter(m:CLIPClassifier)->list:
     "Two parameter groups: the vision tower (and projection), then the head (for discriminative lrs and `freeze`)."
     return [params(m.body) + (params(m.proj) if m.proj is not None else []), params(m.head)]
+
+# %% ../nbs/02_model.ipynb #43967fe4
+def _write_model(model:CLIPClassifier, folder:Path, vocab:list, img_size:tuple, mean, std):
+    "Write the files of `model` into the new `folder`: the tower under Hugging Face's names, the head, labels.json and preprocess.json."
+    cfg = model.body.config
+    old_labels = cfg.id2label
+    cfg.id2label = dict(enumerate(vocab))
+    cfg.clip_nbdev_head = dict(projection=model.proj is not None, normalize=bool(model.normalize))
+    try: model.body.save_pretrained(folder, safe_serialization=True)  # the tower under Hugging Face's own names
+    finally: cfg.id2label = old_labels; del cfg.clip_nbdev_head
+    sd = load_file(folder/'model.safetensors')
+    sd.update({f'classifier.{k}': v.detach().to('cpu', torch.float32).contiguous() for k,v in model.head.state_dict().items()})
+    if model.proj is not None: sd['visual_projection.weight'] = model.proj.weight.detach().to('cpu', torch.float32).contiguous()
+    save_file(sd, folder/'model.safetensors', metadata={'format': 'pt'})
+    (folder/'labels.json').write_text(json.dumps(vocab, indent=1))
+    (folder/'preprocess.json').write_text(json.dumps(dict(model_type=cfg.model_type, img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
 
 # %% ../nbs/02_model.ipynb #54055ebc
 def save_clip_model(model:CLIPClassifier, # the model to save
@@ -313,18 +375,7 @@ def save_clip_model(model:CLIPClassifier, # the model to save
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
     try:
-        cfg = model.body.config
-        old_labels = cfg.id2label
-        cfg.id2label = dict(enumerate(vocab))
-        cfg.clip_nbdev_head = dict(projection=model.proj is not None, normalize=bool(model.normalize))
-        try: model.body.save_pretrained(tmp, safe_serialization=True)  # the tower under Hugging Face's own names
-        finally: cfg.id2label = old_labels; del cfg.clip_nbdev_head
-        sd = load_file(tmp/'model.safetensors')
-        sd.update({f'classifier.{k}': v.detach().to('cpu', torch.float32).contiguous() for k,v in model.head.state_dict().items()})
-        if model.proj is not None: sd['visual_projection.weight'] = model.proj.weight.detach().to('cpu', torch.float32).contiguous()
-        save_file(sd, tmp/'model.safetensors', metadata={'format': 'pt'})
-        (tmp/'labels.json').write_text(json.dumps(vocab, indent=1))
-        (tmp/'preprocess.json').write_text(json.dumps(dict(model_type=cfg.model_type, img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
+        _write_model(model, tmp, vocab, img_size, mean, std)
         m = _umask()  # mkdtemp made the folder private (0700), and some writers their files (0600): give the modes mkdir and open() would
         for f in (tmp, *tmp.iterdir()): f.chmod((0o777 if f.is_dir() else 0o666) & ~m)
         old = path.with_name(f'.{path.name}.old')

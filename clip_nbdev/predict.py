@@ -32,6 +32,7 @@ def _check_bs(bs):
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)): raise UserError(f"batch_size must be a whole number of at least 1, got {bs!r}")
     if bs < 1: raise UserError(f"batch_size must be at least 1, got {bs}")
 
+# %% ../nbs/05_predict.ipynb #54c1f4d4
 @torch.no_grad()
 def predict_images(model:CLIPClassifier,   # the classifier
                    cache:ImageCache,       # decoded images
@@ -75,6 +76,27 @@ def _natural_order(df:pd.DataFrame)->pd.DataFrame:
 
 def _model_vocab(model)->list: return list(getattr(model, 'vocab', None) or [str(i) for i in range(model.head.out_features)])
 
+# %% ../nbs/05_predict.ipynb #535dbd7b
+def _ensemble_probs(models, all_files, img_size, cache, **kwargs)->tuple:
+    "`(mean probabilities, vocab, files read)` of `models`, one in memory at a time (`kwargs` go to `predict_images`); every model must have the same classes and read the same images."
+    caches, p, vocab, first = {}, None, None, None
+    for k, m in enumerate(models):  # one model in memory at a time
+        name = str(getattr(m.body, 'name_or_path', '') or f'model {k}') if isinstance(m, CLIPClassifier) else str(m)
+        if not isinstance(m, CLIPClassifier): m = load_clip_model(m)
+        pre = getattr(m, 'preprocess', {})
+        sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (m.img_size,)*2))
+        c = caches.setdefault(sz, cache if cache is not None and cache.sz == sz else ImageCache(sz))
+        files = c.add(all_files)
+        pk = predict_images(m, c, files, pre.get('mean'), pre.get('std'), **kwargs)
+        v = _model_vocab(m)
+        if vocab is None: vocab, first, p, ok = v, name, pk, list(files)
+        else:
+            if set(v) != set(vocab): raise UserError(f"model_path '{name}' has other classes than '{first}' ({', '.join(sorted(set(v) ^ set(vocab))[:5])} in one only): an ensemble needs models of the same classes")
+            if list(files) != ok: raise UserError(f"model_path '{name}' reads other images of test_dir than '{first}': predict with models of one image size")
+            p = p + pk[:, [v.index(o) for o in vocab]]
+    return p / len(models), vocab, ok
+
+# %% ../nbs/05_predict.ipynb #5ce06692
 def predict_folder(model,                    # a `best_model` folder or a loaded model (from `load_clip_model`); or a list of them: an ensemble
                    test_dir,                 # folder of images to predict (searched recursively)
                    bs:int=64,                # batch size (at least 1)
@@ -95,22 +117,7 @@ def predict_folder(model,                    # a `best_model` folder or a loaded
     all_files = find_images(test_dir)
     if not all_files: raise UserError(f"test_dir '{test_dir}' has no images: add images or pass another folder")
     if shard is not None: all_files = all_files[shard[0]::shard[1]]
-    caches, p, vocab, first = {}, None, None, None
-    for k, m in enumerate(models):  # one model in memory at a time
-        name = str(getattr(m.body, 'name_or_path', '') or f'model {k}') if isinstance(m, CLIPClassifier) else str(m)
-        if not isinstance(m, CLIPClassifier): m = load_clip_model(m)
-        pre = getattr(m, 'preprocess', {})
-        sz = tuple(img_size) if img_size is not None else tuple(pre.get('img_size', (m.img_size,)*2))
-        c = caches.setdefault(sz, cache if cache is not None and cache.sz == sz else ImageCache(sz))
-        files = c.add(all_files)
-        pk = predict_images(m, c, files, pre.get('mean'), pre.get('std'), bs=bs, tta=tta, device=device, precision=precision)
-        v = _model_vocab(m)
-        if vocab is None: vocab, first, p, ok = v, name, pk, list(files)
-        else:
-            if set(v) != set(vocab): raise UserError(f"model_path '{name}' has other classes than '{first}' ({', '.join(sorted(set(v) ^ set(vocab))[:5])} in one only): an ensemble needs models of the same classes")
-            if list(files) != ok: raise UserError(f"model_path '{name}' reads other images of test_dir than '{first}': predict with models of one image size")
-            p = p + pk[:, [v.index(o) for o in vocab]]
-    p = p / len(models)
+    p, vocab, ok = _ensemble_probs(models, all_files, img_size, cache, bs=bs, tta=tta, device=device, precision=precision)
     conf, idx = p.max(1)
     df = pd.DataFrame({'id': [f.relative_to(test_dir).as_posix() for f in ok],
                        'label': [vocab[i] for i in idx.tolist()], 'confidence': conf.numpy()})
@@ -146,6 +153,7 @@ def _sample_rows(ids:list, sample_submission)->tuple:
     if more: raise UserError(f"{what}: {len(more)} of the {len(ids)} predictions are not among its ids (e.g. {_eg(more)}): predict the folder the sample was made for, or drop sample_submission")
     return s.columns[0], s.columns[1], sid, [pos[k] for k in sid]
 
+# %% ../nbs/05_predict.ipynb #966ff9a3
 def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
                     fname,                # the CSV file to write
                     id_col:str='id',      # name of the id column in the file
@@ -207,7 +215,7 @@ def export_preds(self:CLIPLearner,
                 )->pd.DataFrame:
     "Predict every image under `test_dir` with the current model and write them as a CSV."
     m = self.model
-    m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(getattr(self.dls, 'mean', CLIP_MEAN)), std=list(getattr(self.dls, 'std', CLIP_STD)))
+    m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(self.dls.mean), std=list(self.dls.std))
     df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache)
     if fname is None and self.output_dir is not None: fname = self.output_dir/'predictions.csv'
     if fname is not None: write_preds_csv(df, fname, **kwargs)

@@ -15,14 +15,17 @@ from fastai.callback.all import *
 from fastai.distributed import DistributedDL
 from .core import *
 from .learner import *
+from .callback.tracker import *
+from .callback.log import *
+from .callback.checkpoint import *
+from .callback.checkpoint import _restore_rng
 from .finetune import *
 from .callback.pseudo import *
 from .callback.pseudo import _test_items, _check_threshold
 from .callback.ssl import *
 
 # %% auto #0
-__all__ = ['Stage', 'FineTune', 'LinearProbe', 'PseudoLabelRound', 'SSLStage', 'Recipe', 'TrainCheckpoint', 'RestoreRNG',
-           'check_recipe_opts']
+__all__ = ['Stage', 'FineTune', 'LinearProbe', 'PseudoLabelRound', 'SSLStage', 'Recipe', 'check_recipe_opts']
 
 # %% ../nbs/03a_recipe.ipynb #0e23cc4f
 class Stage:
@@ -94,25 +97,29 @@ class PseudoLabelRound(Stage):
         learn.dls.loaders[0] = self.orig_dl  # fastai's DistributedTrainer restores the loaders it saw in before_fit: the swapped ones
         learn.pseudo_label = self.cb          # (fastai removed the attribute with the callback)
     def state(self): return dict(items=[str(o) for o in self.items], targets=self.targets)
-    def _select(self, learn, tdl):
-        vocab = learn.dls.vocab
-        probs = self.probs(tdl.items, vocab) if self.probs is not None else learn.get_preds(dl=tdl)[0]
-        if len(probs) != len(tdl.items): raise RuntimeError(f"{len(probs)} predictions for {len(tdl.items)} unlabelled images")
-        probs = probs.float()
-        mask, pred, conf, thr = select_pseudo(probs, self.threshold, self.per_class, self.min_threshold)
-        valid = set(map(Path, learn.dls.valid.items))
-        in_valid = tensor([Path(f) in valid for f in tdl.items]).bool()
-        if in_valid.any():  # (a pool that holds labelled images, as a k-fold run's may): the validation score never sees its own pseudo-labels
-            warnings.warn(f"{int(in_valid.sum())} unlabelled images are validation images (such as {tdl.items[int(in_valid.nonzero()[0])]}): never pseudo-labelled, the validation set is never trained on")
-            mask &= ~in_valid
-        idx = mask.nonzero().squeeze(1)
-        for c, v in enumerate(vocab):
-            sel = idx[pred[idx] == c]
-            learn.pseudo_rows.append(dict(round=self.round, label=v, n_added=len(sel), mean_conf=conf[sel].mean().item() if len(sel) else float('nan'), threshold=thr[c].item()))
-        if not len(idx):
-            warnings.warn(f"round {self.round}: no test image has a confidence above its threshold ({self.threshold}); training this round on the labelled images alone. "
-                          "Lower pseudo_threshold or train the first stage longer.")
-        return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
+
+# %% ../nbs/03a_recipe.ipynb #6e422166
+@patch
+def _select(self:PseudoLabelRound, learn, tdl):
+    "Predict `tdl`, keep the confident predictions (never a validation image) and record per class what was added: (items, targets)."
+    vocab = learn.dls.vocab
+    probs = self.probs(tdl.items, vocab) if self.probs is not None else learn.get_preds(dl=tdl)[0]
+    if len(probs) != len(tdl.items): raise RuntimeError(f"{len(probs)} predictions for {len(tdl.items)} unlabelled images")
+    probs = probs.float()
+    mask, pred, conf, thr = select_pseudo(probs, self.threshold, self.per_class, self.min_threshold)
+    valid = set(map(Path, learn.dls.valid.items))
+    in_valid = tensor([Path(f) in valid for f in tdl.items]).bool()
+    if in_valid.any():  # (a pool that holds labelled images, as a k-fold run's may): the validation score never sees its own pseudo-labels
+        warnings.warn(f"{int(in_valid.sum())} unlabelled images are validation images (such as {tdl.items[int(in_valid.nonzero()[0])]}): never pseudo-labelled, the validation set is never trained on")
+        mask &= ~in_valid
+    idx = mask.nonzero().squeeze(1)
+    for c, v in enumerate(vocab):
+        sel = idx[pred[idx] == c]
+        learn.pseudo_rows.append(dict(round=self.round, label=v, n_added=len(sel), mean_conf=conf[sel].mean().item() if len(sel) else float('nan'), threshold=thr[c].item()))
+    if not len(idx):
+        warnings.warn(f"round {self.round}: no test image has a confidence above its threshold ({self.threshold}); training this round on the labelled images alone. "
+                      "Lower pseudo_threshold or train the first stage longer.")
+    return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
 # %% ../nbs/03a_recipe.ipynb #b58700ab
 def _truth_idx(items, truth, vocab)->list:
@@ -121,6 +128,7 @@ def _truth_idx(items, truth, vocab)->list:
     lab = {Path(str(k)).name: v for k,v in dict(truth).items()}
     return [vocab.o2i.get(str(lab[f.name]), -1) if f.name in lab else -1 for f in items]
 
+# %% ../nbs/03a_recipe.ipynb #c0ea49e0
 class SSLStage(Stage):
     "Semi-supervised consistency training on unlabelled images with `SSLCallback` (peak lr default: `learn.lr`)."
     name = 'ssl'
@@ -143,18 +151,6 @@ class SSLStage(Stage):
         self.epoch = epoch
         check_ssl(algo, mu, threshold, lam)  # now, before anything is decoded
         store_attr('unlabelled,algo,mu,threshold,lam,truth,kwargs')
-    def _items(self, learn)->L:
-        u = self.unlabelled
-        folders = [u] if isinstance(u, (str, Path)) else list(u) if all(Path(o).is_dir() for o in u) else None
-        if folders is None: items = learn.dls.cache.add(L(u))
-        else: items = L(f for d in folders for f in _test_items(learn, d).items)
-        valid = set(map(Path, learn.dls.valid.items))
-        dup = [f for f in items if Path(f) in valid]
-        if dup:
-            warnings.warn(f"{len(dup)} unlabelled images are validation images (such as {dup[0]}): left out, the validation set is never trained on")
-            items = L(f for f in items if Path(f) not in valid)
-        if not items: raise UserError("no unlabelled images to train the semi-supervised stage on: pass a folder of images that are not in the validation set")
-        return items.map(Path)
     def before(self, learn, state=None):
         self.cb, self.orig_dl = None, learn.dls.loaders[0]
         items = self._items(learn)
@@ -162,22 +158,40 @@ class SSLStage(Stage):
         if state is not None: self.cb.load_state(state)
         self.repeat = self._repeat(learn, len(items))
         return [self.cb] + ([self.repeat] if self.repeat is not None else [])
-    def _repeat(self, learn, n_unlabelled:int):
-        "With `epoch='unlabelled'`: a callback that trains on the labelled images repeated so that an epoch passes over this process's unlabelled share (None if one pass over them is as long)."
-        dl = learn.dls.train
-        steps = math.ceil(n_unlabelled / max(num_distrib(), 1) / (self.mu * dl.bs))
-        reps = math.ceil(steps / max(len(dl), 1))
-        if self.epoch == 'labelled' or reps <= 1: return None
-        x_tl, y_tl = dl.dataset.tls
-        labelled = L(x_tl.items)
-        targets = tensor([learn.dls.vocab.o2i[y_tl.tfms.fs[0](f)] for f in labelled])
-        return PseudoLabelCallback(labelled * (reps - 1), targets.repeat(reps - 1))
     def after(self, learn):
         if self.cb is None: return
         self.cb.restore()
         learn.dls.loaders[0] = self.orig_dl  # (as a pseudo-label round: the labelled loader back, even after a failed fit)
     def state(self): return self.cb.state() if self.cb is not None else None
     def __repr__(self): return f"SSLStage({self.algo}, mu {self.mu}: {self.n_epoch} epochs over the {self.epoch} images, lr {self.lr if self.lr is not None else 'default'})"
+
+# %% ../nbs/03a_recipe.ipynb #33e96b76
+@patch
+def _items(self:SSLStage, learn)->L:
+    u = self.unlabelled
+    folders = [u] if isinstance(u, (str, Path)) else list(u) if all(Path(o).is_dir() for o in u) else None
+    if folders is None: items = learn.dls.cache.add(L(u))
+    else: items = L(f for d in folders for f in _test_items(learn, d).items)
+    valid = set(map(Path, learn.dls.valid.items))
+    dup = [f for f in items if Path(f) in valid]
+    if dup:
+        warnings.warn(f"{len(dup)} unlabelled images are validation images (such as {dup[0]}): left out, the validation set is never trained on")
+        items = L(f for f in items if Path(f) not in valid)
+    if not items: raise UserError("no unlabelled images to train the semi-supervised stage on: pass a folder of images that are not in the validation set")
+    return items.map(Path)
+
+# %% ../nbs/03a_recipe.ipynb #c3b5f70f
+@patch
+def _repeat(self:SSLStage, learn, n_unlabelled:int):
+    "With `epoch='unlabelled'`: a callback that trains on the labelled images repeated so that an epoch passes over this process's unlabelled share (None if one pass over them is as long)."
+    dl = learn.dls.train
+    steps = math.ceil(n_unlabelled / max(num_distrib(), 1) / (self.mu * dl.bs))
+    reps = math.ceil(steps / max(len(dl), 1))
+    if self.epoch == 'labelled' or reps <= 1: return None
+    x_tl, y_tl = dl.dataset.tls
+    labelled = L(x_tl.items)
+    targets = tensor([learn.dls.vocab.o2i[y_tl.tfms.fs[0](f)] for f in labelled])
+    return PseudoLabelCallback(labelled * (reps - 1), targets.repeat(reps - 1))
 
 # %% ../nbs/03a_recipe.ipynb #3aa58aa2
 class Recipe(L):
@@ -207,81 +221,6 @@ class Recipe(L):
                    + [FineTune(epochs, lr, warmup_pct)] + ([ssl] if ssl is not None else [])
                    + ([PseudoLabelRound(test_dir, pseudo_epochs, ifnone(pseudo_lr, lr / 2), threshold, warmup_pct=warmup_pct, probs=pseudo_probs)] if test_dir is not None else []))
 
-# %% ../nbs/03a_recipe.ipynb #2291e818
-def _train_rng(dls):
-    "The random generator that shuffles the training set (under `DistributedDL` in a distributed run)."
-    dl = dls.train
-    return (dl.dl if isinstance(dl, DistributedDL) else dl).rng
-
-@patch
-def save_checkpoint(self:CLIPLearner,
-                    fname,           # the file to write (atomically)
-                    epoch:int,       # epochs of the current fit finished
-                    n_epoch:int      # epochs of the current fit
-                   )->Path:
-    "Write what `load_checkpoint` needs to continue this run after `epoch` epochs of the current stage."
-    best, ema, log = first(self.cbs, risinstance(SaveBestModel)), first(self.cbs, risinstance(EMA)), first(self.cbs, risinstance(EpochCSVLog))
-    stop = first(self.cbs, risinstance(EarlyStopping))
-    rng = rng_states(); rng['dl'] = _train_rng(self.dls).getstate()
-    sl = self.recorder.smooth_loss
-    rng['smooth_loss'] = (sl.count, sl.val.clone())
-    ck = dict(model=bare_model(self.model).state_dict(), opt=self.opt.state_dict() if self.opt is not None else None,
-              stage=self.stage, epoch=epoch, n_epoch=n_epoch, rng=rng, stage_state=self.current_stage.state() if self.current_stage is not None else None,
-              pseudo_rows=list(self.pseudo_rows), ssl_rows=list(self.ssl_rows),
-              best=dict(best=best.best, best_epoch=best.best_epoch, best_stage=best.best_stage, best_loss=best.best_loss, why=best.why) if best is not None else None,
-              ema=ema.averaged.state_dict() if ema is not None and ema.averaged is not None else None,
-              log_rows=log.n_rows() if log is not None else None, early=stop.state() if stop is not None else None)
-    with atomic_write(fname, 'wb') as f: torch.save(ck, f)
-    return Path(fname)
-
-class TrainCheckpoint(TrainedEpochCallback):
-    "After each training epoch, `save_checkpoint` to `fname` (by rank 0 alone)."
-    order = EMA.order + 10  # after SaveBestModel saved, and EMA put the training weights back
-    def __init__(self, fname): self.fname = Path(fname)
-    def after_trained_epoch(self):
-        if not rank_distrib(): self.learn.save_checkpoint(self.fname, self.epoch + 1, self.n_epoch)
-
-# %% ../nbs/03a_recipe.ipynb #83a107b0
-@patch
-def load_checkpoint(self:CLIPLearner,
-                    fname  # a file written by `save_checkpoint`
-                   )->dict:
-    "Load the checkpoint `fname` into this learner; return it (stage, epoch, n_epoch, rng, stage_state)."
-    fname = Path(fname)
-    if not fname.exists(): raise UserError(f"no checkpoint '{fname}' to resume from: start the run without resuming")
-    ck = torch.load(fname, map_location='cpu', weights_only=False)  # our own file: it holds NumPy and Python random states
-    bare_model(self.model).load_state_dict(ck['model'])
-    if ck['opt'] is not None:
-        if self.opt is None: self.create_opt()
-        self.opt.load_state_dict(ck['opt'])
-    best, ema, log = first(self.cbs, risinstance(SaveBestModel)), first(self.cbs, risinstance(EMA)), first(self.cbs, risinstance(EpochCSVLog))
-    if best is not None and ck['best'] is not None:
-        b = ck['best']
-        best.best, best.best_epoch, best.best_stage, best.best_loss, best.why = b['best'], b['best_epoch'], b['best_stage'], b.get('best_loss'), b.get('why')
-    if ema is not None and ck['ema'] is not None:
-        ema.before_fit()  # builds the averaged model, as at the start of a fit
-        ema.averaged.load_state_dict(ck['ema'])
-    if log is not None and ck['log_rows'] is not None and not rank_distrib(): log.truncate(ck['log_rows'])
-    stop = first(self.cbs, risinstance(EarlyStopping))
-    if stop is not None and ck.get('early') is not None: stop.load_state(ck['early'], ck['stage'], ck['epoch'])
-    self.pseudo_rows, self.ssl_rows = list(ck['pseudo_rows']), list(ck.get('ssl_rows', []))
-    return ck
-
-# %% ../nbs/03a_recipe.ipynb #694ec5b0
-def _restore_rng(learn, rng:dict):
-    set_rng_states(rng)
-    if 'dl' in rng: _train_rng(learn.dls).setstate(rng['dl'])
-    if 'smooth_loss' in rng: learn.recorder.smooth_loss.count, learn.recorder.smooth_loss.val = rng['smooth_loss']
-
-class RestoreRNG(Callback):
-    "Restore the random states `rng` (from a checkpoint) when training epoch `epoch` starts; once."
-    order = -30  # before any callback draws a random number
-    def __init__(self, epoch:int, rng:dict): self.at, self.rng, self.done = epoch, rng, False
-    def before_train(self):
-        if self.done or self.epoch != self.at: return
-        _restore_rng(self.learn, self.rng)
-        self.done = True
-
 # %% ../nbs/03a_recipe.ipynb #a2ebc500
 def check_recipe_opts(learn, # a `CLIPLearner`
                       recipe # its `Recipe`
@@ -293,20 +232,10 @@ def check_recipe_opts(learn, # a `CLIPLearner`
     mix, ssl = first(learn.cbs, risinstance(MixHandler)), [s.name for s in recipe if isinstance(s, SSLStage)]
     if mix is not None and ssl: raise UserError(f"{type(mix).__name__.lower()} cannot be combined with the semi-supervised stage {ssl[0]}: drop one of them")
 
-# %% ../nbs/03a_recipe.ipynb #4494eb9c
+# %% ../nbs/03a_recipe.ipynb #f941207b
 @patch
-def fit_recipe(self:CLIPLearner,
-               recipe,                      # a `Recipe`, or a list of stages
-               resume:bool=False,           # continue from the checkpoint (if there is none yet, start the recipe)
-               checkpoint=None,             # the checkpoint file (default: `output_dir/checkpoint.pth`; False or no output_dir: none)
-               keep_checkpoint:bool=False,  # keep the checkpoint when the recipe ends
-               cbs=None,                    # extra callbacks for every stage
-               verbose:bool=True            # say where a resumed run continues
-              ):
-    "Train the stages of `recipe` in order, with a checkpoint after every epoch; with `resume`, continue from the checkpoint exactly."
-    recipe = recipe if isinstance(recipe, Recipe) else Recipe(recipe)
-    check_recipe_opts(self, recipe)
-    ck_file = None if checkpoint is False else Path(checkpoint) if checkpoint is not None else self.output_dir/'checkpoint.pth' if self.output_dir is not None else None
+def _resume_point(self:CLIPLearner, recipe, ck_file, resume:bool, verbose:bool):
+    "(checkpoint, index of the stage, epoch in it) to continue `recipe` from: the checkpoint loaded with `resume`, else (None, 0, 0) with a fresh record."
     ck, start, epoch0 = None, 0, 0
     if resume and ck_file is not None and ck_file.exists():
         ck = self.load_checkpoint(ck_file)
@@ -322,6 +251,23 @@ def fit_recipe(self:CLIPLearner,
         log = first(self.cbs, risinstance(EpochCSVLog))
         if resume and log is not None: log.truncate(0)  # stopped before the first checkpoint: start again
         if resume and verbose: print('no checkpoint yet (stopped during the first epoch): starting the run again', flush=True)
+    return ck, start, epoch0
+
+# %% ../nbs/03a_recipe.ipynb #4494eb9c
+@patch
+def fit_recipe(self:CLIPLearner,
+               recipe,                      # a `Recipe`, or a list of stages
+               resume:bool=False,           # continue from the checkpoint (if there is none yet, start the recipe)
+               checkpoint=None,             # the checkpoint file (default: `output_dir/checkpoint.pth`; False or no output_dir: none)
+               keep_checkpoint:bool=False,  # keep the checkpoint when the recipe ends
+               cbs=None,                    # extra callbacks for every stage
+               verbose:bool=True            # say where a resumed run continues
+              ):
+    "Train the stages of `recipe` in order, with a checkpoint after every epoch; with `resume`, continue from the checkpoint exactly."
+    recipe = recipe if isinstance(recipe, Recipe) else Recipe(recipe)
+    check_recipe_opts(self, recipe)
+    ck_file = None if checkpoint is False else Path(checkpoint) if checkpoint is not None else self.output_dir/'checkpoint.pth' if self.output_dir is not None else None
+    ck, start, epoch0 = self._resume_point(recipe, ck_file, resume, verbose)
     best = first(self.cbs, risinstance(SaveBestModel))
     keep0 = best.keep if best is not None else None
     saver = [TrainCheckpoint(ck_file)] if ck_file is not None and not any(isinstance(o, TrainCheckpoint) for o in self.cbs) else []

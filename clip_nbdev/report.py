@@ -15,46 +15,11 @@ from fastai.basics import *
 from .core import *
 from .data import *
 from .learner import *
+from .callback.log import *
 from .predict import predict_images
 
 # %% auto #0
-__all__ = ['StepLog', 'stage_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report']
-
-# %% ../nbs/08_report.ipynb #1e2ec03e
-class StepLog(TrainedEpochCallback):
-    "Record the lr (last and first parameter group) and loss of each training step with `learn.stage` and the epoch; add each epoch's steps to the CSV `fname` (atomically, by rank 0 alone)."
-    order = Recorder.order + 1
-    cols = ['run_epoch', 'stage', 'epoch', 'step', 'lr', 'lr0', 'loss']
-    def __init__(self, fname): self.fname, self.steps = Path(fname), []  # the CSV file, such as output_dir/'steps.csv'
-    def before_fit(self):
-        super().before_fit()
-        log = first(self.learn.cbs, risinstance(EpochCSVLog))
-        if log is not None and not rank_distrib(): self.truncate(log.n_rows())  # resumed or restarted: the epochs log.csv kept
-    def before_train(self): self.steps = []
-    def after_batch(self):
-        if not self.training or rank_distrib(): return
-        h = self.opt.hypers
-        self.steps.append((h[-1]['lr'], h[0]['lr'], self.learn.loss.detach().float()))  # the loss stays on the device until the epoch ends
-    def after_trained_epoch(self):
-        if rank_distrib() or not self.steps: return
-        n, stage, ep = self.n_rows() + 1, self.learn.stage, self.epoch + 1
-        losses = torch.stack([s[2] for s in self.steps]).cpu().tolist()
-        rows = [f"{n},{stage},{ep},{i + 1},{lr:.6g},{lr0:.6g},{l:.6g}" for i, ((lr, lr0, _), l) in enumerate(zip(self.steps, losses))]
-        old = self.fname.read_text() if self.fname.exists() else ','.join(self.cols) + '\n'
-        with atomic_write(self.fname) as f: f.write(old + '\n'.join(rows) + '\n')
-        self.steps = []
-    def read(self)->pd.DataFrame:
-        "The steps logged so far."
-        return pd.read_csv(self.fname) if self.fname.exists() else pd.DataFrame(columns=self.cols)
-    def n_rows(self)->int:
-        "Epochs in the file so far."
-        lines = self.fname.read_text().splitlines() if self.fname.exists() else []
-        return int(lines[-1].split(',', 1)[0]) if len(lines) > 1 else 0
-    def truncate(self, n:int):
-        "Keep the steps of the first `n` epochs (a resumed run redoes the rest)."
-        if self.n_rows() <= n: return
-        lines = self.fname.read_text().splitlines(keepends=True)
-        with atomic_write(self.fname) as f: f.write(''.join([lines[0]] + [l for l in lines[1:] if int(l.split(',', 1)[0]) <= n]))
+__all__ = ['stage_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report']
 
 # %% ../nbs/08_report.ipynb #bd07bd65
 def stage_spans(stages # the stage of each epoch (or step), in order: such as log.csv's `stage` column
@@ -66,6 +31,7 @@ def stage_spans(stages # the stage of each epoch (or step), in order: such as lo
         else: spans.append([s, i, i])
     return [tuple(o) for o in spans]
 
+# %% ../nbs/08_report.ipynb #d094cfc7
 _COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf']
 
 def _mark_stages(ax, spans, label=True):
@@ -75,6 +41,7 @@ def _mark_stages(ax, spans, label=True):
         if i: ax.axvline(a - 0.5, color='k', ls='--', lw=0.8, alpha=0.6)
         if label: ax.text((a + b) / 2, 1.01, s, transform=ax.get_xaxis_transform(), ha='center', va='bottom', fontsize=8)
 
+# %% ../nbs/08_report.ipynb #cf4fc0db
 def plot_epochs(log:pd.DataFrame # a run's log.csv: epoch, losses, metrics, stage
                )->matplotlib.figure.Figure:
     "Losses and metrics of each epoch of `log` (a run's log.csv), the stages shaded and named."
@@ -94,6 +61,7 @@ def plot_epochs(log:pd.DataFrame # a run's log.csv: epoch, losses, metrics, stag
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08_report.ipynb #3d4dd282
 def plot_steps(steps:pd.DataFrame # a `StepLog` file: stage, lr, lr0, loss of each step
               )->matplotlib.figure.Figure:
     "The learning rate and the training loss of each step of `steps` (a `StepLog` file), the stages shaded and named."
@@ -138,6 +106,7 @@ def _plot_confusion(cm:np.ndarray, vocab, max_classes:int=30)->matplotlib.figure
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08_report.ipynb #920604cc
 def class_accuracy(cm:np.ndarray, # confusion matrix, rows: the true classes
                    vocab           # the class names, in order
                   )->pd.DataFrame:
@@ -161,6 +130,7 @@ def _plot_class_accuracy(acc:pd.DataFrame, max_classes:int=30)->matplotlib.figur
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08_report.ipynb #b25c4f81
 def confident_mistakes(probs:Tensor, # (n, n_classes) validation probabilities
                        targs:Tensor, # (n,) true classes
                        n:int=16      # how many
@@ -207,6 +177,7 @@ def _plot_pseudo(pl:pd.DataFrame, max_classes:int=30)->tuple:
     fig.tight_layout()
     return fig, note
 
+# %% ../nbs/08_report.ipynb #afcf37ab
 def _folds_frame(folds)->pd.DataFrame:
     "Per-fold scores as a DataFrame with a `fold` column (from a DataFrame, a list of dicts or a list of numbers)."
     if isinstance(folds, pd.DataFrame): df = folds.copy()
@@ -241,6 +212,7 @@ details summary{cursor:pointer;color:#444}"""
 
 _FIGS = ('epochs', 'lr', 'confusion', 'class_accuracy', 'mistakes', 'pseudo', 'folds')
 
+# %% ../nbs/08_report.ipynb #5eda0eff
 def _read_csv(p:Path):
     "The CSV file `p` as a DataFrame, or None if it is missing or empty."
     try: return pd.read_csv(p) if p.exists() and p.stat().st_size else None
@@ -259,6 +231,7 @@ def _mmss(t)->float:
     try: return sum(float(p) * 60**i for i, p in enumerate(reversed(str(t).split(':'))))
     except ValueError: return float('nan')
 
+# %% ../nbs/08_report.ipynb #9960d0df
 def _header(summary:dict, run:dict, log, learn, spans)->str:
     rows, s = [], summary
     vocab = list(s['classes']) if 'classes' in s else list(map(str, learn.dls.vocab)) if learn is not None else None
@@ -281,6 +254,7 @@ def _header(summary:dict, run:dict, log, learn, spans)->str:
     if run.get('time'): rows.append(('started', run['time'] + (f" (resumed {len(run['resumed'])} times)" if run.get('resumed') else '')))
     return '<table class="kv">' + ''.join(f'<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in rows) + '</table>'
 
+# %% ../nbs/08_report.ipynb #bb361857
 def _valid_preds(learn):
     "Probabilities, targets and items of the validation set, in the order of its items (`predict_images`, not `get_preds`: it also runs after a distributed run left its process group)."
     items, dls = L(learn.dls.valid.items), learn.dls
@@ -289,6 +263,88 @@ def _valid_preds(learn):
     targs = tensor([dls.vocab.o2i[labels[Path(f)]] for f in items]) if labels is not None else torch.stack([dls.valid_ds[i][1] for i in range(len(items))])
     return probs.float(), targs.long(), items
 
+# %% ../nbs/08_report.ipynb #3ba2f337
+class _Figures:
+    "The figures of a report: each saved as `figdir/<name>.png` and returned as an HTML `<figure>` that embeds it."
+    def __init__(self, figdir:Path): self.figdir, self.data = figdir, {}
+    def __call__(self, name, f, caption, width=None)->str:
+        buf = io.BytesIO(); f.savefig(buf, format='png', dpi=100); data = buf.getvalue()
+        self.data[name] = data
+        with atomic_write(self.figdir/f'{name}.png', 'wb') as o: o.write(data)
+        w = f' width="{width}"' if width else ''
+        return (f'<figure><img src="data:image/png;base64,{base64.b64encode(data).decode()}" alt="{_esc(caption)}"{w}>'
+                f'<figcaption>{_esc(caption)} (<a href="report/{name}.png">{name}.png</a>)</figcaption></figure>')
+
+# %% ../nbs/08_report.ipynb #757d2e80
+def _epochs_section(log, spans, fig, out)->str:
+    "Loss and metrics per epoch, and a table of the stages."
+    if log is None or not len(log): return _missing(f"No log.csv in '{out}': nothing was trained with this output_dir yet.")
+    st = pd.DataFrame([dict(stage=n, epochs=f'{a}-{b}' if b > a else str(a), last_train_loss=log['train_loss'].iloc[b - 1] if 'train_loss' in log else np.nan,
+                            last_valid_loss=log['valid_loss'].iloc[b - 1] if 'valid_loss' in log else np.nan,
+                            best_accuracy=log['accuracy'].iloc[a - 1:b].max() if 'accuracy' in log else np.nan) for n, a, b in spans])
+    return fig('epochs', plot_epochs(log), 'Losses and metrics of each epoch; the shaded spans are the stages, the dashed lines their boundaries') + '<p>Stages (epochs counted over the whole run):</p>' + _table(st)
+
+def _lr_section(steps, fig)->str:
+    "The learning rate and loss of every step."
+    if steps is None or not len(steps): return _missing("No steps.csv: add StepLog(output_dir/'steps.csv') to the learner's callbacks to record the learning rate of each step.")
+    return (fig('lr', plot_steps(steps), 'The learning rate and loss of every training step, as used (steps.csv)')
+            + f'<p>{len(steps)} training steps. <code>lr</code> is the learning rate of the last parameter group (the head: the peak lr each stage asks for); '
+              '<code>lr0</code>, drawn when it differs, the first group\'s (lower with layer-wise lr decay or discriminative lrs).</p>')
+
+# %% ../nbs/08_report.ipynb #9f069aa5
+def _valid_sections(learn, fig, n_mistakes:int, max_classes:int)->list:
+    "The sections (id, title, html) of the validation set: confusion matrix, per-class accuracy, most confident mistakes."
+    if learn is None:
+        msg = _missing('No learner given: pass learn= (with the best model loaded) for this section.')
+        return [('confusion', 'Confusion matrix', msg), ('classes', 'Per-class accuracy', msg), ('mistakes', 'Most confident mistakes', msg)]
+    probs, targs, items = _valid_preds(learn)
+    vocab = list(map(str, learn.dls.vocab))
+    cm = _cm(targs.numpy(), probs.argmax(1).numpy(), len(vocab))
+    acc = class_accuracy(cm, vocab)
+    secs = [('confusion', 'Confusion matrix', f'<p>{len(targs)} validation images, accuracy {np.trace(cm) / max(cm.sum(), 1):.4f}; rows are the true classes, the colour the share of each row.</p>'
+             + fig('confusion', _plot_confusion(cm, vocab, max_classes), 'Validation confusion matrix'))]
+    tab = _table(acc)
+    secs.append(('classes', 'Per-class accuracy', fig('class_accuracy', _plot_class_accuracy(acc, max_classes), 'Validation accuracy of each class, lowest on top')
+                 + (f'<details{" open" if len(acc) <= max_classes else ""}><summary>every class</summary>{tab}</details>')))
+    idx = confident_mistakes(probs, targs, n_mistakes)
+    if len(idx):
+        conf, pred = probs.max(1)
+        imgs = [_thumb(learn.dls, items[i]) for i in idx.tolist()]
+        titles = [f'{vocab[pred[i]][:12]} {conf[i]:.2f}\ntrue: {vocab[targs[i]][:12]}' for i in idx.tolist()]
+        body = (fig('mistakes', _plot_mistakes(imgs, titles), 'Most confident validation mistakes: predicted class and confidence, then the true class')
+                + '<details><summary>their files</summary>' + _table(pd.DataFrame(dict(file=[str(items[i]) for i in idx.tolist()], predicted=[vocab[pred[i]] for i in idx.tolist()],
+                                                                                     confidence=conf[idx].numpy(), true=[vocab[targs[i]] for i in idx.tolist()]))) + '</details>')
+    else: body = '<p>No validation mistakes.</p>'
+    return secs + [('mistakes', 'Most confident mistakes', body)]
+
+# %% ../nbs/08_report.ipynb #15a48c2e
+def _pseudo_section(pl, pl_src:str, fig, max_classes:int)->str:
+    "What each pseudo-label round added, per class and in all."
+    if pl is None or not len(pl): return _missing('No pseudo-label rounds in this run (no pseudo_labels.csv).')
+    f, note = _plot_pseudo(pl, max_classes)
+    g = pl.assign(w=pl.n_added * pl.mean_conf.fillna(0)).groupby('round')
+    rnd = pd.DataFrame(dict(added=g.n_added.sum(), mean_conf=g.w.sum() / g.n_added.sum().replace(0, np.nan), lowest_threshold=g.threshold.min(), highest_threshold=g.threshold.max())).reset_index()
+    return (fig('pseudo', f, 'Pseudo-labels added per class, one colour per round') + f'<p>From {_esc(pl_src)}.</p>' + _table(rnd)
+            + f'<details><summary>per class and round</summary>{_table(pl)}</details>')
+
+def _folds_section(folds, oof_accuracy, fig)->str:
+    "The score of each fold, and the out-of-fold one."
+    df = _folds_frame(folds)
+    body = fig('folds', _plot_folds(df, oof_accuracy), 'Score of each fold; dotted: their mean, dashed: out-of-fold') + _table(df)
+    if oof_accuracy is not None: body += f'<p>Out-of-fold accuracy: <b>{oof_accuracy:.4f}</b>.</p>'
+    return body
+
+# %% ../nbs/08_report.ipynb #6180c473
+def _page(title:str, out:Path, summary:dict, run:dict, log, learn, spans, secs:list, t0:float)->str:
+    "The report's HTML document."
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n'
+            f'<h1>{_esc(title)}</h1><p class="sub">{_esc(out.resolve())}, written {time.strftime("%Y-%m-%d %H:%M:%S")}</p>\n'
+            + _header(summary, run, log, learn, spans)
+            + '<nav>' + ''.join(f'<a href="#{i}">{_esc(t)}</a>' for i, t, _ in secs) + '</nav>\n'
+            + ''.join(f'<section id="{i}"><h2>{_esc(t)}</h2>{b}</section>\n' for i, t, b in secs)
+            + f'<p class="sub">Made by clip_nbdev.report in {time.time() - t0:.1f} s.</p></body></html>\n')
+
+# %% ../nbs/08_report.ipynb #e9dbc442
 def write_report(output_dir,               # the run's folder: log.csv, summary.json, run.json, pseudo_labels.csv, steps.csv are read from it
                  learn=None,               # a `CLIPLearner` with the model to describe loaded: confusion matrix, per-class accuracy, mistakes on `learn.dls.valid`
                  title:str|None=None,      # the heading (default: 'Run report: ' and the folder's name)
@@ -309,76 +365,13 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     pl_src = 'pseudo_labels.csv'
     if pl is None and learn is not None and learn.pseudo_rows: pl, pl_src = learn.pseudo_record, 'the learner'
     spans = stage_spans(log['stage']) if log is not None and 'stage' in log else [('train', 1, len(log))] if log is not None and len(log) else []
-    figs, secs = {}, []
-    def fig(name, f, caption, width=None):
-        buf = io.BytesIO(); f.savefig(buf, format='png', dpi=100); data = buf.getvalue()
-        figs[name] = data
-        with atomic_write(figdir/f'{name}.png', 'wb') as o: o.write(data)
-        w = f' width="{width}"' if width else ''
-        return (f'<figure><img src="data:image/png;base64,{base64.b64encode(data).decode()}" alt="{_esc(caption)}"{w}>'
-                f'<figcaption>{_esc(caption)} (<a href="report/{name}.png">{name}.png</a>)</figcaption></figure>')
-    # loss and metrics per epoch
-    if log is not None and len(log):
-        st = pd.DataFrame([dict(stage=n, epochs=f'{a}-{b}' if b > a else str(a), last_train_loss=log['train_loss'].iloc[b - 1] if 'train_loss' in log else np.nan,
-                                last_valid_loss=log['valid_loss'].iloc[b - 1] if 'valid_loss' in log else np.nan,
-                                best_accuracy=log['accuracy'].iloc[a - 1:b].max() if 'accuracy' in log else np.nan) for n, a, b in spans])
-        body = fig('epochs', plot_epochs(log), 'Losses and metrics of each epoch; the shaded spans are the stages, the dashed lines their boundaries') + '<p>Stages (epochs counted over the whole run):</p>' + _table(st)
-    else: body = _missing(f"No log.csv in '{out}': nothing was trained with this output_dir yet.")
-    secs.append(('epochs', 'Loss and accuracy per epoch', body))
-    # lr schedule
-    if steps is not None and len(steps):
-        body = (fig('lr', plot_steps(steps), 'The learning rate and loss of every training step, as used (steps.csv)')
-                + f'<p>{len(steps)} training steps. <code>lr</code> is the learning rate of the last parameter group (the head: the peak lr each stage asks for); '
-                  '<code>lr0</code>, drawn when it differs, the first group\'s (lower with layer-wise lr decay or discriminative lrs).</p>')
-    else: body = _missing("No steps.csv: add StepLog(output_dir/'steps.csv') to the learner's callbacks to record the learning rate of each step.")
-    secs.append(('lr', 'Learning-rate schedule', body))
-    # the validation set
-    if learn is not None:
-        probs, targs, items = _valid_preds(learn)
-        vocab = list(map(str, learn.dls.vocab))
-        cm = _cm(targs.numpy(), probs.argmax(1).numpy(), len(vocab))
-        acc = class_accuracy(cm, vocab)
-        secs.append(('confusion', 'Confusion matrix', f'<p>{len(targs)} validation images, accuracy {np.trace(cm) / max(cm.sum(), 1):.4f}; rows are the true classes, the colour the share of each row.</p>'
-                     + fig('confusion', _plot_confusion(cm, vocab, max_classes), 'Validation confusion matrix')))
-        tab = _table(acc)
-        secs.append(('classes', 'Per-class accuracy', fig('class_accuracy', _plot_class_accuracy(acc, max_classes), 'Validation accuracy of each class, lowest on top')
-                     + (f'<details{" open" if len(acc) <= max_classes else ""}><summary>every class</summary>{tab}</details>')))
-        idx = confident_mistakes(probs, targs, n_mistakes)
-        if len(idx):
-            conf, pred = probs.max(1)
-            imgs = [_thumb(learn.dls, items[i]) for i in idx.tolist()]
-            titles = [f'{vocab[pred[i]][:12]} {conf[i]:.2f}\ntrue: {vocab[targs[i]][:12]}' for i in idx.tolist()]
-            body = (fig('mistakes', _plot_mistakes(imgs, titles), 'Most confident validation mistakes: predicted class and confidence, then the true class')
-                    + '<details><summary>their files</summary>' + _table(pd.DataFrame(dict(file=[str(items[i]) for i in idx.tolist()], predicted=[vocab[pred[i]] for i in idx.tolist()],
-                                                                                         confidence=conf[idx].numpy(), true=[vocab[targs[i]] for i in idx.tolist()]))) + '</details>')
-        else: body = '<p>No validation mistakes.</p>'
-        secs.append(('mistakes', 'Most confident mistakes', body))
-    else:
-        msg = _missing('No learner given: pass learn= (with the best model loaded) for this section.')
-        secs += [('confusion', 'Confusion matrix', msg), ('classes', 'Per-class accuracy', msg), ('mistakes', 'Most confident mistakes', msg)]
-    # pseudo-labels
-    if pl is not None and len(pl):
-        f, note = _plot_pseudo(pl, max_classes)
-        g = pl.assign(w=pl.n_added * pl.mean_conf.fillna(0)).groupby('round')
-        rnd = pd.DataFrame(dict(added=g.n_added.sum(), mean_conf=g.w.sum() / g.n_added.sum().replace(0, np.nan), lowest_threshold=g.threshold.min(), highest_threshold=g.threshold.max())).reset_index()
-        body = (fig('pseudo', f, 'Pseudo-labels added per class, one colour per round') + f'<p>From {_esc(pl_src)}.</p>' + _table(rnd)
-                + f'<details><summary>per class and round</summary>{_table(pl)}</details>')
-    else: body = _missing('No pseudo-label rounds in this run (no pseudo_labels.csv).')
-    secs.append(('pseudo', 'Pseudo-labels', body))
-    # k-fold
-    if folds is not None:
-        df = _folds_frame(folds)
-        body = fig('folds', _plot_folds(df, oof_accuracy), 'Score of each fold; dotted: their mean, dashed: out-of-fold') + _table(df)
-        if oof_accuracy is not None: body += f'<p>Out-of-fold accuracy: <b>{oof_accuracy:.4f}</b>.</p>'
-        secs.append(('folds', 'Folds', body))
+    fig = _Figures(figdir)
+    secs = [('epochs', 'Loss and accuracy per epoch', _epochs_section(log, spans, fig, out)), ('lr', 'Learning-rate schedule', _lr_section(steps, fig))]
+    secs += _valid_sections(learn, fig, n_mistakes, max_classes)
+    secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl, pl_src, fig, max_classes)))
+    if folds is not None: secs.append(('folds', 'Folds', _folds_section(folds, oof_accuracy, fig)))
     for n in _FIGS:
-        if n not in figs: (figdir/f'{n}.png').unlink(missing_ok=True)  # a figure of an earlier report this one has not
-    title = ifnone(title, f'Run report: {out.resolve().name}')
-    doc = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n'
-           f'<h1>{_esc(title)}</h1><p class="sub">{_esc(out.resolve())}, written {time.strftime("%Y-%m-%d %H:%M:%S")}</p>\n'
-           + _header(summary, run, log, learn, spans)
-           + '<nav>' + ''.join(f'<a href="#{i}">{_esc(t)}</a>' for i, t, _ in secs) + '</nav>\n'
-           + ''.join(f'<section id="{i}"><h2>{_esc(t)}</h2>{b}</section>\n' for i, t, b in secs)
-           + f'<p class="sub">Made by clip_nbdev.report in {time.time() - t0:.1f} s.</p></body></html>\n')
+        if n not in fig.data: (figdir/f'{n}.png').unlink(missing_ok=True)  # a figure of an earlier report this one has not
+    doc = _page(ifnone(title, f'Run report: {out.resolve().name}'), out, summary, run, log, learn, spans, secs, t0)
     with atomic_write(out/fname) as f: f.write(doc)
     return out/fname

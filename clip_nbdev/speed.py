@@ -49,6 +49,7 @@ def _inner_hooks(cb)->list:
     "The events inside a training step that `cb` defines."
     return [e for e in _INNER if any(e in vars(k) for k in type(cb).__mro__ if k is not Callback)]
 
+# %% ../nbs/03c_speed.ipynb #1330f2fa
 class CudaGraphStep(Callback):
     "Run each training batch as a replay of one captured CUDA graph (forward, loss, backward, clipping, AdamW step)."
     order = MixedPrecision.order - 5  # take the batch over before MixedPrecision opens its autocast
@@ -63,94 +64,104 @@ class CudaGraphStep(Callback):
         if not self.warned: warnings.warn(f"cuda_graph: {why}; training with the eager step"); self.warned = True
         return False
 
-    def _usable(self)->bool:
-        mp = first(self.learn.cbs, risinstance(MixedPrecision))
-        if not self.simulate and (not torch.cuda.is_available() or next(self.model.parameters()).device.type != 'cuda'): return self._refuse("needs a CUDA device")
-        if num_distrib() > 1: return self._refuse("several processes (DistributedDataParallel) are not supported")
-        if mp is not None and mp.amp_mode == AMPMode.FP16: return self._refuse("fp16 needs a gradient scaler, which a graph cannot replay; use bf16 or fp32")
-        if not isinstance(getattr(self.learn.opt, 'opt', None), torch.optim.AdamW):
-            return self._refuse("needs torch.optim.AdamW through OptimWrapper (clip_learner's optimizer)")
-        if not self.simulate and not self.learn.opt.opt.param_groups[0].get('capturable'):
-            return self._refuse("needs AdamW(capturable=True), as clip_learner(cuda_graph=True) makes it")
-        scheds = [k for cb in self.learn.cbs if isinstance(cb, ParamScheduler) for k in cb.scheds if k != 'lr']
-        if scheds: return self._refuse(f"only the lr can follow a schedule in a graph, this fit also schedules {', '.join(scheds)}")
-        inner = [f"{type(cb).__name__} ({', '.join(_inner_hooks(cb))})" for cb in self.learn.cbs
-                 if not isinstance(cb, (MixedPrecision, GradientClip, CudaGraphStep)) and _inner_hooks(cb)]
-        if inner: return self._refuse(f"callbacks that act inside a step cannot run in a graph: {'; '.join(inner)}")
-        self.dtype = torch.bfloat16 if mp is not None else None
-        self.clip = first(self.learn.cbs, risinstance(GradientClip))
-        return True
-
     def before_fit(self):
         self.graph, self.static, self.lrs, self.n_warm = None, None, None, 0
         self.active = getattr(self.learn, 'opt', None) is not None and self._usable()
 
-    def _step(self, x, y):
-        "The step that is captured: forward and loss under autocast, backward, clipping, AdamW with tensor lrs."
-        with torch.autocast(x.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None, cache_enabled=False):
-            pred = self.learn.model(x).float()
-            loss = self.learn.loss_func(pred, y)
-        loss.backward()
-        if self.clip is not None: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip.max_norm, self.clip.norm_type)
-        pgs = self.learn.opt.opt.param_groups
-        floats = [pg['lr'] for pg in pgs]
-        for pg, t in zip(pgs, self.lrs): pg['lr'] = t
-        self.learn.opt.opt.step()
-        for pg, v in zip(pgs, floats): pg['lr'] = v  # fastai's hypers (and the recorded schedule) stay floats
-        return pred, loss
-
-    def _eager(self, x, y):
-        "A warm-up step, on a side stream on CUDA."
-        if x.device.type == 'cuda' and not self.simulate:
-            s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s): pred, loss = self._step(x, y)
-            torch.cuda.current_stream().wait_stream(s)
-        else: pred, loss = self._step(x, y)
-        self.learn.opt.opt.zero_grad(set_to_none=True)
-        return pred, loss
-
-    def _capture(self, x, y):
-        self.static = [x.detach().clone(), y.detach().clone()]
-        self.learn.opt.opt.zero_grad(set_to_none=True)
-        if self.simulate: self.graph = 'simulated'; return
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g): pred, loss = self._step(self.static[0], self.static[1])
-        self.static += [pred, loss]
-        self.graph = g
-
-    def _replay(self):
-        if self.simulate:  # what the graph does, executed: gradients written afresh, not accumulated
-            self.learn.opt.opt.zero_grad(set_to_none=True)
-            self.static[2:] = self._step(self.static[0], self.static[1])
-        else: self.graph.replay()
-        self.n_replays += 1
-        return self.static[2], self.static[3]
-
-    def before_batch(self):
-        if not (self.training and self.active) or len(self.xb) != 1 or len(self.yb) != 1: return
-        x, y = self.xb[0].as_subclass(torch.Tensor), self.yb[0].as_subclass(torch.Tensor)
-        if self.static is not None and (x.shape, y.shape, x.dtype, y.dtype) != (self.static[0].shape, self.static[1].shape, self.static[0].dtype, self.static[1].dtype):
-            return  # another shape: this batch runs eagerly
-        for cb in self.learn.cbs:
-            if isinstance(cb, ParamScheduler): cb.before_batch()  # this batch's lr, before the step is taken over
-        lrs = [float(pg['lr']) for pg in self.learn.opt.opt.param_groups]
-        if self.lrs is None: self.lrs = [torch.tensor(v, dtype=torch.float32, device=x.device) for v in lrs]
-        for t, v in zip(self.lrs, lrs): t.fill_(v)
-        if self.graph is None and self.n_warm < self.warmup: pred, loss = self._eager(x, y); self.n_warm += 1
-        else:
-            if self.graph is None:
-                try: self._capture(x, y)
-                except Exception as e:
-                    self.active, self.graph, self.static = False, None, None
-                    self.learn.opt.opt.zero_grad(set_to_none=True)
-                    self._refuse(f"the capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})")
-                    return
-            self.static[0].copy_(x, non_blocking=True); self.static[1].copy_(y, non_blocking=True)
-            pred, loss = self._replay()
-        self.learn.pred, self.learn.loss_grad, self.learn.loss = pred, loss, loss.detach().clone()
-        self.learn('after_step')  # EMA and other after_step callbacks
-        raise CancelBatchException  # the step is done: fastai records it in after_batch
-
     def after_fit(self):
         if getattr(self, 'graph', None) is not None: self.learn.opt.opt.zero_grad(set_to_none=True)  # release the graph's gradients
         self.graph, self.static, self.lrs = None, None, None
+
+# %% ../nbs/03c_speed.ipynb #48b5520e
+@patch
+def _usable(self:CudaGraphStep)->bool:
+    mp = first(self.learn.cbs, risinstance(MixedPrecision))
+    if not self.simulate and (not torch.cuda.is_available() or next(self.model.parameters()).device.type != 'cuda'): return self._refuse("needs a CUDA device")
+    if num_distrib() > 1: return self._refuse("several processes (DistributedDataParallel) are not supported")
+    if mp is not None and mp.amp_mode == AMPMode.FP16: return self._refuse("fp16 needs a gradient scaler, which a graph cannot replay; use bf16 or fp32")
+    if not isinstance(getattr(self.learn.opt, 'opt', None), torch.optim.AdamW):
+        return self._refuse("needs torch.optim.AdamW through OptimWrapper (clip_learner's optimizer)")
+    if not self.simulate and not self.learn.opt.opt.param_groups[0].get('capturable'):
+        return self._refuse("needs AdamW(capturable=True), as clip_learner(cuda_graph=True) makes it")
+    scheds = [k for cb in self.learn.cbs if isinstance(cb, ParamScheduler) for k in cb.scheds if k != 'lr']
+    if scheds: return self._refuse(f"only the lr can follow a schedule in a graph, this fit also schedules {', '.join(scheds)}")
+    inner = [f"{type(cb).__name__} ({', '.join(_inner_hooks(cb))})" for cb in self.learn.cbs
+             if not isinstance(cb, (MixedPrecision, GradientClip, CudaGraphStep)) and _inner_hooks(cb)]
+    if inner: return self._refuse(f"callbacks that act inside a step cannot run in a graph: {'; '.join(inner)}")
+    self.dtype = torch.bfloat16 if mp is not None else None
+    self.clip = first(self.learn.cbs, risinstance(GradientClip))
+    return True
+
+# %% ../nbs/03c_speed.ipynb #c4533413
+@patch
+def _step(self:CudaGraphStep, x, y):
+    "The step that is captured: forward and loss under autocast, backward, clipping, AdamW with tensor lrs."
+    with torch.autocast(x.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None, cache_enabled=False):
+        pred = self.learn.model(x).float()
+        loss = self.learn.loss_func(pred, y)
+    loss.backward()
+    if self.clip is not None: nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.clip.max_norm, self.clip.norm_type)
+    pgs = self.learn.opt.opt.param_groups
+    floats = [pg['lr'] for pg in pgs]
+    for pg, t in zip(pgs, self.lrs): pg['lr'] = t
+    self.learn.opt.opt.step()
+    for pg, v in zip(pgs, floats): pg['lr'] = v  # fastai's hypers (and the recorded schedule) stay floats
+    return pred, loss
+
+@patch
+def _eager(self:CudaGraphStep, x, y):
+    "A warm-up step, on a side stream on CUDA."
+    if x.device.type == 'cuda' and not self.simulate:
+        s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s): pred, loss = self._step(x, y)
+        torch.cuda.current_stream().wait_stream(s)
+    else: pred, loss = self._step(x, y)
+    self.learn.opt.opt.zero_grad(set_to_none=True)
+    return pred, loss
+
+# %% ../nbs/03c_speed.ipynb #1e2d62fe
+@patch
+def _capture(self:CudaGraphStep, x, y):
+    self.static = [x.detach().clone(), y.detach().clone()]
+    self.learn.opt.opt.zero_grad(set_to_none=True)
+    if self.simulate: self.graph = 'simulated'; return
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g): pred, loss = self._step(self.static[0], self.static[1])
+    self.static += [pred, loss]
+    self.graph = g
+
+@patch
+def _replay(self:CudaGraphStep):
+    if self.simulate:  # what the graph does, executed: gradients written afresh, not accumulated
+        self.learn.opt.opt.zero_grad(set_to_none=True)
+        self.static[2:] = self._step(self.static[0], self.static[1])
+    else: self.graph.replay()
+    self.n_replays += 1
+    return self.static[2], self.static[3]
+
+# %% ../nbs/03c_speed.ipynb #79a48a5f
+@patch
+def before_batch(self:CudaGraphStep):
+    if not (self.training and self.active) or len(self.xb) != 1 or len(self.yb) != 1: return
+    x, y = self.xb[0].as_subclass(torch.Tensor), self.yb[0].as_subclass(torch.Tensor)
+    if self.static is not None and (x.shape, y.shape, x.dtype, y.dtype) != (self.static[0].shape, self.static[1].shape, self.static[0].dtype, self.static[1].dtype):
+        return  # another shape: this batch runs eagerly
+    for cb in self.learn.cbs:
+        if isinstance(cb, ParamScheduler): cb.before_batch()  # this batch's lr, before the step is taken over
+    lrs = [float(pg['lr']) for pg in self.learn.opt.opt.param_groups]
+    if self.lrs is None: self.lrs = [torch.tensor(v, dtype=torch.float32, device=x.device) for v in lrs]
+    for t, v in zip(self.lrs, lrs): t.fill_(v)
+    if self.graph is None and self.n_warm < self.warmup: pred, loss = self._eager(x, y); self.n_warm += 1
+    else:
+        if self.graph is None:
+            try: self._capture(x, y)
+            except Exception as e:
+                self.active, self.graph, self.static = False, None, None
+                self.learn.opt.opt.zero_grad(set_to_none=True)
+                self._refuse(f"the capture failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})")
+                return
+        self.static[0].copy_(x, non_blocking=True); self.static[1].copy_(y, non_blocking=True)
+        pred, loss = self._replay()
+    self.learn.pred, self.learn.loss_grad, self.learn.loss = pred, loss, loss.detach().clone()
+    self.learn('after_step')  # EMA and other after_step callbacks
+    raise CancelBatchException  # the step is done: fastai records it in after_batch

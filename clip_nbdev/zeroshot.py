@@ -15,7 +15,6 @@ from fastcore.all import *
 from transformers import CLIPModel, SiglipModel, AutoTokenizer, AutoConfig
 from .core import *
 from .model import *
-from .model import _model_dir
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'FULL_MODELS', 'class_prompts', 'load_clip_full', 'text_inputs', 'text_embeddings', 'zeroshot_head',
@@ -34,16 +33,16 @@ def class_prompts(vocab,                 # class names (folder names)
 # %% ../nbs/02a_zeroshot.ipynb #3d0bb81d
 FULL_MODELS = {'clip': CLIPModel, 'siglip': SiglipModel}  # model_type of a full checkpoint -> its class
 
-def load_clip_full(name:str # a full CLIP or SigLIP checkpoint: hub id or local folder
+def load_clip_full(name # a full CLIP or SigLIP checkpoint: hub id, local folder, or its `ModelSpec`
                   )->tuple:
     "`(model, tokenizer)` of a full CLIP or SigLIP checkpoint (`CLIPModel` or `SiglipModel`, by its config's `model_type`)."
     quiet_hf()
-    name = str(name)
+    spec = resolve_model(name)
     what = "head_init='zeroshot' needs a full CLIP checkpoint (or SigLIP's: vision and text towers, with its tokenizer)"
-    if name == 'tiny': raise UserError(f"{what}: 'tiny' is a vision tower only; pass 'tiny-pretrained', a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
-    mt = checkpoint_config(name).model_type
-    if mt not in FULL_MODELS: raise UserError(f"{what}: '{name}' holds a {mt} model")
-    cls, p = FULL_MODELS[mt], _model_dir(name)
+    if spec.name == 'tiny': raise UserError(f"{what}: 'tiny' is a vision tower only; pass 'tiny-pretrained', a CLIPModel folder or a hub id such as {DEFAULT_MODEL}")
+    mt = spec.config.model_type
+    if mt not in FULL_MODELS: raise UserError(f"{what}: '{spec.name}' holds a {mt} model")
+    cls, p, name = FULL_MODELS[mt], spec.path, spec.name
     if p is not None: return cls.from_pretrained(p).eval(), AutoTokenizer.from_pretrained(p)
     return from_hub(lambda **kw: (cls.from_pretrained(name, **kw).eval(), AutoTokenizer.from_pretrained(name, **kw)), name)
 
@@ -58,6 +57,7 @@ def text_inputs(clip:CLIPModel|SiglipModel, # the full model whose text tower re
     else: enc = tok(captions, padding=True, return_tensors='pt')
     return {k: v.to(clip.device) for k,v in enc.items() if k in ('input_ids', 'attention_mask')}
 
+# %% ../nbs/02a_zeroshot.ipynb #3be462b8
 @torch.no_grad()
 def text_embeddings(clip:CLIPModel|SiglipModel, # the full model
                     tok,                        # its tokenizer
@@ -71,6 +71,7 @@ def text_embeddings(clip:CLIPModel|SiglipModel, # the full model
         res.append(F.normalize(F.normalize(e, dim=-1).mean(0), dim=-1))
     return torch.stack(res)
 
+# %% ../nbs/02a_zeroshot.ipynb #5211b455
 def zeroshot_head(model:CLIPClassifier, # the classifier to change in place (its body from the same checkpoint)
                   name:str,             # the full CLIP or SigLIP checkpoint: hub id or local folder
                   vocab,                # class names, in the order of the head's outputs

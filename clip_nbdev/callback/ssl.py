@@ -58,6 +58,7 @@ def check_ssl(algo:str, mu:int, threshold:float, lam:float):
     if not 0 < threshold <= 1: raise UserError(f"ssl threshold must be in (0, 1], got {threshold}")
     if lam < 0: raise UserError(f"ssl lambda must be at least 0, got {lam}")
 
+# %% ../../nbs/04b_callback.ssl.ipynb #705047bc
 class SSLCallback(Callback):
     "Consistency training on unlabelled `items` with every training batch: FixMatch, FlexMatch or FreeMatch."
     order = 0  # after PlainTensors (-20); before MixedPrecision's after_pred (10) and the Recorder (50)
@@ -91,96 +92,113 @@ class SSLCallback(Callback):
         self.gen.set_state(d['gen']); self.perm, self.pos, self.status = d['perm'], d['pos'], d['status']
         if d['free'] is not None: self.free = FreeMatchState(len(d['free']['p_model']), self.momentum); self.free.load_state(d['free'])
 
-    def before_fit(self):
-        n_cls = len(self.dls.vocab)
-        self.local = torch.arange(len(self.items))[rank_distrib()::max(num_distrib(), 1)]  # this process's share of the pool
-        if self.algo == 'freematch' and self.free is None: self.free = FreeMatchState(n_cls, self.momentum)
-        if self.views is None: self.views = WeakStrong(flip=getattr(self.dls, 'flip', False), crop=getattr(self.dls, 'crop', None), mean=getattr(self.dls, 'mean', CLIP_MEAN), std=getattr(self.dls, 'std', CLIP_STD))
-        self.teacher = first(self.learn.cbs, risinstance(EMA)) if self.ema_teacher else None
-        if self.ema_teacher and self.teacher is None: raise UserError("ema_teacher needs the learner's EMA: pass ema= to clip_learner (--ema)")
-        if self.old_metrics is None:
-            self.old_metrics, self.metrics_of = self.learn.metrics, self.learn  # fastai detaches the learner when it removes the callback
-            self.learn.metrics = self.learn.metrics + [ValueMetric(self.mask_rate, 'mask_rate'), ValueMetric(self.pseudo_acc, 'pseudo_acc')]
-    def after_fit(self): self.restore()
-    def restore(self):
-        "Put the learner's metrics back (also called by the recipe's stage when a fit fails)."
-        if self.old_metrics is not None: self.metrics_of.metrics, self.old_metrics = self.old_metrics, None
-
     def _reset_counts(self): self.n_seen, self.n_mask, self.n_known, self.n_right = [torch.zeros(()) for _ in range(4)]
     def mask_rate(self)->float: return (self.n_mask / self.n_seen).item() if self.n_seen else float('nan')
     def pseudo_acc(self)->float: return (self.n_right / self.n_known).item() if self.n_known else float('nan')
     def before_train(self): self._reset_counts()
 
-    def draw(self, k:int)->Tensor:
-        "The indices (into `items`) of the next `k` unlabelled images: through a new permutation of this process's share at each pass."
-        out = []
-        while k > 0:
-            if self.perm is None or self.pos >= len(self.perm): self.perm, self.pos = torch.randperm(len(self.local), generator=self.gen), 0
-            take = self.perm[self.pos:self.pos + k]
-            self.pos += len(take); k -= len(take); out.append(take)
-        return self.local[torch.cat(out)]
+# %% ../../nbs/04b_callback.ssl.ipynb #d568daf5
+@patch
+def before_fit(self:SSLCallback):
+    n_cls = len(self.dls.vocab)
+    self.local = torch.arange(len(self.items))[rank_distrib()::max(num_distrib(), 1)]  # this process's share of the pool
+    if self.algo == 'freematch' and self.free is None: self.free = FreeMatchState(n_cls, self.momentum)
+    if self.views is None: self.views = WeakStrong(flip=self.dls.flip, crop=self.dls.crop, mean=self.dls.mean, std=self.dls.std)
+    self.teacher = first(self.learn.cbs, risinstance(EMA)) if self.ema_teacher else None
+    if self.ema_teacher and self.teacher is None: raise UserError("ema_teacher needs the learner's EMA: pass ema= to clip_learner (--ema)")
+    if self.old_metrics is None:
+        self.old_metrics, self.metrics_of = self.learn.metrics, self.learn  # fastai detaches the learner when it removes the callback
+        self.learn.metrics = self.learn.metrics + [ValueMetric(self.mask_rate, 'mask_rate'), ValueMetric(self.pseudo_acc, 'pseudo_acc')]
 
-    def before_batch(self):
-        self.n_lab = None
-        if not self.training: return
-        xb = self.xb[0]
-        n, k = len(xb), self.mu * len(xb)
-        self.idx = self.draw(k)
-        x8 = torch.from_numpy(np.stack([self.dls.cache[self.items[i]] for i in self.idx.tolist()])).permute(0, 3, 1, 2).to(xb.device, non_blocking=True)
-        weak, strong = self.views(x8)
-        cast = lambda t: t.as_subclass(type(xb))
-        if self.teacher is not None: self.weak = cast(weak)
-        self.learn.xb = (torch.cat([xb] + ([] if self.teacher is not None else [cast(weak)]) + [cast(strong)]),) + tuple(self.xb[1:])
-        self.n_lab = n
+@patch
+def after_fit(self:SSLCallback): self.restore()
 
-    def after_pred(self):
-        if self.n_lab is None: return
-        n, k, p = self.n_lab, self.mu * self.n_lab, self.pred
-        if self.teacher is not None:
-            with torch.no_grad(): self.logits_w = self.teacher.averaged.module(self.weak).float()
-            self.logits_s = p[n:].float()
-        else: self.logits_w, self.logits_s = p[n:n + k].detach().float(), p[n + k:].float()
-        self.learn.pred = p[:n]
+@patch
+def restore(self:SSLCallback):
+    "Put the learner's metrics back (also called by the recipe's stage when a fit fails)."
+    if self.old_metrics is not None: self.metrics_of.metrics, self.old_metrics = self.old_metrics, None
 
-    def select(self, probs:Tensor, idx:Tensor)->tuple:
-        "`(mask, pseudo-labels, per-class thresholds)` of unlabelled images `idx` with weak-view probabilities `probs`; updates the thresholds' state."
-        conf, pred = probs.max(1)
-        if self.algo == 'fixmatch': thr = torch.full((probs.shape[1],), float(self.threshold), device=probs.device)
-        elif self.algo == 'flexmatch':
-            self.status = self.status.to(probs.device)
-            thr = flexmatch_thresholds(self.status, probs.shape[1], self.threshold, self.warmup)
-            sel = conf >= self.threshold
-            self.status[idx.to(probs.device)[sel]] = pred[sel]
-        else:
-            self.free.update(probs)
-            thr = self.free.thresholds()
-        return conf >= thr[pred], pred, thr
+# %% ../../nbs/04b_callback.ssl.ipynb #ca1b5dc7
+@patch
+def draw(self:SSLCallback, k:int)->Tensor:
+    "The indices (into `items`) of the next `k` unlabelled images: through a new permutation of this process's share at each pass."
+    out = []
+    while k > 0:
+        if self.perm is None or self.pos >= len(self.perm): self.perm, self.pos = torch.randperm(len(self.local), generator=self.gen), 0
+        take = self.perm[self.pos:self.pos + k]
+        self.pos += len(take); k -= len(take); out.append(take)
+    return self.local[torch.cat(out)]
 
-    def _fairness(self, mask, logits_s)->Tensor:
-        "FreeMatch's self-adaptive fairness term (as USB computes it) on the strong views that pass."
-        if not mask.any(): return logits_s.sum() * 0
-        ps = logits_s[mask].softmax(1)
-        hist = torch.bincount(ps.argmax(1), minlength=ps.shape[1]).float(); hist = hist / hist.sum()
-        norm = lambda t: t / t.sum()
-        mod_p = norm(self.free.p_model * torch.nan_to_num(1 / self.free.label_hist, posinf=0.))
-        mod_s = norm(ps.mean(0) * torch.nan_to_num(1 / hist, posinf=0.))
-        return (mod_p * torch.log(mod_s + 1e-12)).sum()
+@patch
+def before_batch(self:SSLCallback):
+    self.n_lab = None
+    if not self.training: return
+    xb = self.xb[0]
+    n, k = len(xb), self.mu * len(xb)
+    self.idx = self.draw(k)
+    x8 = torch.from_numpy(np.stack([self.dls.cache[self.items[i]] for i in self.idx.tolist()])).permute(0, 3, 1, 2).to(xb.device, non_blocking=True)
+    weak, strong = self.views(x8)
+    cast = lambda t: t.as_subclass(type(xb))
+    if self.teacher is not None: self.weak = cast(weak)
+    self.learn.xb = (torch.cat([xb] + ([] if self.teacher is not None else [cast(weak)]) + [cast(strong)]),) + tuple(self.xb[1:])
+    self.n_lab = n
 
-    def after_loss(self):
-        if self.n_lab is None: return
-        probs = self.logits_w.softmax(1)
-        mask, pseudo, self.thr = self.select(probs, self.idx)
-        self.mask, self.pseudo = mask, pseudo
-        lu = (F.cross_entropy(self.logits_s, pseudo, reduction='none') * mask.float()).mean()
-        extra = self.lam * lu + (self.fairness * self._fairness(mask, self.logits_s) if self.algo == 'freematch' and self.fairness else 0)
-        self.learn.loss_grad = self.loss_grad + extra
-        self.learn.loss = self.learn.loss_grad.detach().clone()
-        truth = self.truth[self.idx].to(mask.device)
-        known = mask & (truth >= 0)
-        self.n_seen += len(mask); self.n_mask += mask.sum().cpu(); self.n_known += known.sum().cpu(); self.n_right += (known & (pseudo == truth)).sum().cpu()
+# %% ../../nbs/04b_callback.ssl.ipynb #5cbd5916
+@patch
+def after_pred(self:SSLCallback):
+    if self.n_lab is None: return
+    n, k, p = self.n_lab, self.mu * self.n_lab, self.pred
+    if self.teacher is not None:
+        with torch.no_grad(): self.logits_w = self.teacher.averaged.module(self.weak).float()
+        self.logits_s = p[n:].float()
+    else: self.logits_w, self.logits_s = p[n:n + k].detach().float(), p[n + k:].float()
+    self.learn.pred = p[:n]
 
-    def after_epoch(self):
-        if self.thr is None: return  # no training step since the last row (validate(), get_preds())
-        if hasattr(self.learn, 'ssl_rows'): self.learn.ssl_rows.append(dict(stage=getattr(self.learn, 'stage', 'ssl'), epoch=self.epoch + 1, mask_rate=self.mask_rate(), pseudo_acc=self.pseudo_acc(),
-                                        n_unlabelled=int(self.n_seen), thresholds=[round(float(t), 4) for t in self.thr.cpu()]))
-        self.thr = None
+# %% ../../nbs/04b_callback.ssl.ipynb #6391c9d3
+@patch
+def select(self:SSLCallback, probs:Tensor, idx:Tensor)->tuple:
+    "`(mask, pseudo-labels, per-class thresholds)` of unlabelled images `idx` with weak-view probabilities `probs`; updates the thresholds' state."
+    conf, pred = probs.max(1)
+    if self.algo == 'fixmatch': thr = torch.full((probs.shape[1],), float(self.threshold), device=probs.device)
+    elif self.algo == 'flexmatch':
+        self.status = self.status.to(probs.device)
+        thr = flexmatch_thresholds(self.status, probs.shape[1], self.threshold, self.warmup)
+        sel = conf >= self.threshold
+        self.status[idx.to(probs.device)[sel]] = pred[sel]
+    else:
+        self.free.update(probs)
+        thr = self.free.thresholds()
+    return conf >= thr[pred], pred, thr
+
+@patch
+def _fairness(self:SSLCallback, mask, logits_s)->Tensor:
+    "FreeMatch's self-adaptive fairness term (as USB computes it) on the strong views that pass."
+    if not mask.any(): return logits_s.sum() * 0
+    ps = logits_s[mask].softmax(1)
+    hist = torch.bincount(ps.argmax(1), minlength=ps.shape[1]).float(); hist = hist / hist.sum()
+    norm = lambda t: t / t.sum()
+    mod_p = norm(self.free.p_model * torch.nan_to_num(1 / self.free.label_hist, posinf=0.))
+    mod_s = norm(ps.mean(0) * torch.nan_to_num(1 / hist, posinf=0.))
+    return (mod_p * torch.log(mod_s + 1e-12)).sum()
+
+# %% ../../nbs/04b_callback.ssl.ipynb #8d10aac0
+@patch
+def after_loss(self:SSLCallback):
+    if self.n_lab is None: return
+    probs = self.logits_w.softmax(1)
+    mask, pseudo, self.thr = self.select(probs, self.idx)
+    self.mask, self.pseudo = mask, pseudo
+    lu = (F.cross_entropy(self.logits_s, pseudo, reduction='none') * mask.float()).mean()
+    extra = self.lam * lu + (self.fairness * self._fairness(mask, self.logits_s) if self.algo == 'freematch' and self.fairness else 0)
+    self.learn.loss_grad = self.loss_grad + extra
+    self.learn.loss = self.learn.loss_grad.detach().clone()
+    truth = self.truth[self.idx].to(mask.device)
+    known = mask & (truth >= 0)
+    self.n_seen += len(mask); self.n_mask += mask.sum().cpu(); self.n_known += known.sum().cpu(); self.n_right += (known & (pseudo == truth)).sum().cpu()
+
+@patch
+def after_epoch(self:SSLCallback):
+    if self.thr is None: return  # no training step since the last row (validate(), get_preds())
+    if hasattr(self.learn, 'ssl_rows'): self.learn.ssl_rows.append(dict(stage=getattr(self.learn, 'stage', 'ssl'), epoch=self.epoch + 1, mask_rate=self.mask_rate(), pseudo_acc=self.pseudo_acc(),
+                                    n_unlabelled=int(self.n_seen), thresholds=[round(float(t), 4) for t in self.thr.cpu()]))
+    self.thr = None
