@@ -99,7 +99,7 @@ def train_parser(prog:str='clip-nbdev-train')->argparse.ArgumentParser:
     "The parser of `clip-nbdev-train`: the fields of `RunConfig` in their groups, then the flags of this invocation."
     p = argparse.ArgumentParser(prog=prog, description=train.__doc__)
     hints, docs = get_type_hints(RunConfig, include_extras=True), _field_docs(RunConfig)
-    for group, names in GROUPS.items():
+    for group, names in FLAG_GROUPS.items():
         g = p.add_argument_group(group)
         for n in names: _add_field(g, n, hints[n], docs[n], RunConfig.__dataclass_fields__[n].default)
     g = p.add_argument_group('this invocation')

@@ -14,7 +14,7 @@ from fastcore.basics import ifnone, patch
 from .core import *
 
 # %% auto #0
-__all__ = ['Toggle', 'GROUPS', 'ID_COLS', 'LABEL_COLS', 'RESUME_FREE', 'RunConfig', 'size2', 'csv_columns', 'demo_dir',
+__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'RESUME_FREE', 'RunConfig', 'size2', 'csv_columns', 'demo_dir',
            'fold_ids', 'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #6817efc2
@@ -86,7 +86,7 @@ class RunConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
 # %% ../nbs/00b_config.ipynb #25493b81
-GROUPS = {
+FLAG_GROUPS = {
     'data': ('train_dir', 'test_dir', 'train_csv', 'image_dir', 'id_col', 'label_col', 'sample_submission', 'img_size', 'valid_pct', 'seed',
              'ra_magnitude', 'ra_ops', 'flip', 'crop', 'demo'),
     'model': ('model_name', 'head', 'head_init', 'llrd', 'ema', 'label_smoothing', 'wise_alpha', 'wise_search', 'tta'),

@@ -32,9 +32,6 @@ def rank0_then_others(f, *args, **kwargs):
     if rank_distrib() != 0: res = f(*args, **kwargs)
     return res
 
-# %% ../nbs/03b_distributed.ipynb #f9767fcb
-rank0_first = rank0_then_others  # the former name (not exported: fastai's `rank0_first` is another function), until the commands use the new one
-
 # %% ../nbs/03b_distributed.ipynb #5ca7aeae
 def join_process_group()->int:
     "Join the process group of a distributed launch (`torchrun`, `accelerate launch`: gloo on CPUs, NCCL on GPUs); the number of processes (1 outside one)."

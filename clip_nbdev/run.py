@@ -18,22 +18,24 @@ from .core import *
 from .config import *
 from .data import check_folder, find_images, class_folder_items, csv_items, clip_dls
 from .test_utils import digits_folder
-from .learner import clip_learner
+from .learner import clip_learner, option_cbs
+from .callback.tracker import SaveBestModel
+from .callback.log import EpochLines, StepLog, log_cbs
 from .recipe import Recipe, SSLStage
-from .distributed import rank0_first, join_process_group, leave_process_group
+from .distributed import rank0_then_others, join_process_group, leave_process_group
 import clip_nbdev.predict  # learn.export_preds
 from .predict import predict_images
 
 # %% auto #0
-__all__ = ['OUTPUTS', 'check_data', 'write_json', 'versions', 'completed', 'mark_completed', 'start_record', 'ImagesSeen',
-           'knob_args', 'config_dls', 'config_learner', 'config_recipe', 'heldout_accuracy', 'fit_config', 'oof_preds',
-           'run_results', 'safe_report', 'say', 'fit_one', 'KFold', 'train_run', 'predict_run']
+__all__ = ['OUTPUTS', 'check_data', 'run_completed', 'mark_completed', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls',
+           'config_learner', 'config_recipe', 'heldout_accuracy', 'fit_config', 'oof_preds', 'run_results', 'fit_one',
+           'KFold', 'train_run', 'predict_run']
 
 # %% ../nbs/05a_run.ipynb #93cbbbe5
 def check_data(cfg:RunConfig)->int:
     "Check the folders of a checked `cfg` (writing the digits first with `demo`): the number of labelled images."
     if cfg.demo and not (demo_dir(cfg)/'test_labels.csv').exists():
-        rank0_first(lambda: demo_dir(cfg) if (demo_dir(cfg)/'test_labels.csv').exists() else digits_folder(demo_dir(cfg), words=True))
+        rank0_then_others(lambda: demo_dir(cfg) if (demo_dir(cfg)/'test_labels.csv').exists() else digits_folder(demo_dir(cfg), words=True))
     if cfg.train_csv is not None:
         train_dir = check_folder(cfg.image_dir, '--image_dir')
         n = len(csv_items(cfg.train_csv, train_dir, cfg.id_col, cfg.label_col)[0])  # checks the file, its columns and its ids
@@ -51,22 +53,22 @@ def check_data(cfg:RunConfig)->int:
     return n
 
 # %% ../nbs/05a_run.ipynb #9a949c62
-def write_json(fname, obj):
+def _write_json(fname, obj):
     "Write `obj` as JSON to `fname`, atomically."
     with atomic_write(fname) as f: f.write(json.dumps(obj, indent=1, default=str))
 
-def versions()->dict:
+def _versions()->dict:
     "The versions that make a run: Python, torch, fastai, transformers, this library."
     import fastai, transformers, clip_nbdev
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__, transformers=transformers.__version__, clip_nbdev=clip_nbdev.__version__)
 
-def completed(d)->bool:
+def run_completed(d)->bool:
     "Did the run in folder `d` finish?"
     return (Path(d)/'run.json').exists() and bool(json.loads((Path(d)/'run.json').read_text()).get('completed'))
 
 def mark_completed(d):
     "Record in `d/run.json` that its run finished, now."
-    write_json(Path(d)/'run.json', dict(json.loads((Path(d)/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
+    _write_json(Path(d)/'run.json', dict(json.loads((Path(d)/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
 
 # %% ../nbs/05a_run.ipynb #7b0e8867
 OUTPUTS = ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth',
@@ -81,8 +83,8 @@ def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None):
         shutil.rmtree(out/'report', ignore_errors=True)  # the report's figures
     now = dict(command=command, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
     if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
-    else: run = dict(now, args=cfg.record(), seed=cfg.seed, versions=versions())
-    write_json(out/'run.json', run)
+    else: run = dict(now, args=cfg.record(), seed=cfg.seed, versions=_versions())
+    _write_json(out/'run.json', run)
 
 # %% ../nbs/05a_run.ipynb #1f556f2a
 class ImagesSeen(Callback):
@@ -92,13 +94,14 @@ class ImagesSeen(Callback):
         if self.training: self.n += find_bs(self.yb)
 
 # %% ../nbs/05a_run.ipynb #dfa2ce0d
-def knob_args(cfg:RunConfig, out)->dict:
-    "The `clip_learner` arguments of the training knobs of `cfg`."
-    return dict(mixup=cfg.mixup, cutmix=cfg.cutmix, accum_steps=cfg.accum_steps, early_stopping=cfg.early_stopping, grad_checkpointing=cfg.grad_checkpointing, log=cfg.log)
+def config_cbs(cfg:RunConfig, out)->list:
+    "The callbacks of the options of a checked `cfg` (EMA, MixUp or CutMix, accumulation, early stopping, the step log and the trackers), as a user passes them to `clip_learner`."
+    return [StepLog(Path(out)/'steps.csv'), *option_cbs(cfg.batch_size, keep=cfg.keep, cuda_graph=cfg.cuda_graph, ema=cfg.ema, mixup=cfg.mixup, cutmix=cfg.cutmix,
+                                                        accum_steps=cfg.accum_steps, early_stopping=cfg.early_stopping), *log_cbs(cfg.log, out)]
 
 def config_dls(cfg:RunConfig):
     "The `DataLoaders` of a checked `cfg`."
-    return rank0_first(clip_dls, cfg.image_dir if cfg.train_csv is not None else cfg.train_dir, img_size=cfg.img_size, bs=cfg.batch_size, valid_pct=cfg.valid_pct,
+    return rank0_then_others(clip_dls, cfg.image_dir if cfg.train_csv is not None else cfg.train_dir, img_size=cfg.img_size, bs=cfg.batch_size, valid_pct=cfg.valid_pct,
                        seed=cfg.seed, n_ops=cfg.ra_ops, magnitude=cfg.ra_magnitude, flip=cfg.flip, crop=cfg.crop if cfg.crop < 1 else None,
                        num_workers=cfg.num_workers, cache_dir=cfg.cache_dir, train_csv=cfg.train_csv, id_col=cfg.id_col, label_col=cfg.label_col,
                        folds=cfg.folds, fold=cfg.fold or 0)
@@ -106,14 +109,12 @@ def config_dls(cfg:RunConfig):
 # %% ../nbs/05a_run.ipynb #bbce2276
 def config_learner(cfg:RunConfig, dls, out, quiet:bool=False):
     "The `CLIPLearner` of a checked `cfg` on `dls`, writing into `out`."
-    from clip_nbdev.report import StepLog
     learn = clip_learner(dls, cfg.model_name, output_dir=out, lr=cfg.lr, precision=cfg.precision, seed=cfg.seed, head=cfg.head, head_init=cfg.head_init, llrd=cfg.llrd,
-                         ema=cfg.ema, label_smoothing=cfg.label_smoothing, compile=cfg.compile, cuda_graph=cfg.cuda_graph, keep=cfg.keep, progress=False if quiet else None,
-                         cbs=StepLog(Path(out)/'steps.csv'), **knob_args(cfg, out))
+                         label_smoothing=cfg.label_smoothing, compile=cfg.compile, cuda_graph=cfg.cuda_graph, keep=cfg.keep, progress=False if quiet else None,
+                         grad_checkpointing=cfg.grad_checkpointing, cbs=config_cbs(cfg, out))
     if cfg.model_name == 'tiny' and cfg.lr < 1e-4 and rank_distrib() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {cfg.lr} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
     if quiet:
-        from clip_nbdev.learner import EpochLines
         learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
     return learn
 
@@ -180,7 +181,6 @@ def _records(learn, cfg:RunConfig, out:Path)->int:
 # %% ../nbs/05a_run.ipynb #5d94dc0b
 def run_results(learn, cfg:RunConfig, out, seen:int, t_fit:float, world:int=1, t0:float=None, resume:bool=False)->dict:
     "After the recipe: the pseudo-label record, the kept model (WiSE-FT'd if asked) and its predictions; the summary."
-    from clip_nbdev.learner import SaveBestModel
     out, t0 = Path(out), ifnone(t0, time.time())
     added = _records(learn, cfg, out)
     learn.load_best()
@@ -216,13 +216,13 @@ def _test_results(learn, cfg:RunConfig, out:Path)->dict:
     return s
 
 # %% ../nbs/05a_run.ipynb #726a1295
-def safe_report(out, learn=None, **kwargs):
+def _safe_report(out, learn=None, **kwargs):
     "Write `out/report.html`; a failure to draw it is a warning, not the loss of a finished run."
     from clip_nbdev.report import write_report
     try: write_report(out, learn, **kwargs)
     except Exception as e: print(f"warning: no report.html in '{out}' ({type(e).__name__}: {e}); the run's other files are written", file=sys.stderr)
 
-def say(s:dict, out, fold:int=None):
+def _say(s:dict, out, fold:int=None):
     "Print the one line of a finished run's result."
     print((f"fold {fold}: " if fold is not None else '') + f"best validation accuracy {s['best_accuracy']:.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})"
           + (f"; test accuracy {s['test_accuracy']:.4f}" if 'test_accuracy' in s else '')
@@ -242,8 +242,8 @@ def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, q
         learn, seen, t_fit = fit_config(cfg, out, resume, world, quiet, before_pseudo, pseudo_probs)
         if rank or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
         summary = run_results(learn, cfg, out, seen, t_fit, world, t0, resume)
-        write_json(out/'summary.json', summary)
-        safe_report(out, learn)
+        _write_json(out/'summary.json', summary)
+        _safe_report(out, learn)
         mark_completed(out)
         (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
     return summary
@@ -259,9 +259,9 @@ class KFold:
     def fold_cfg(self, i:int, resume:bool)->RunConfig: return replace(self.cfg, fold=i, overwrite=self.cfg.overwrite and not resume)
     def ready(self, i:int)->bool:
         "Has fold `i` finished, or trained up to its pseudo-label round?"
-        return completed(self.fold_dir(i)) or (self.pseudo and (self.fold_dir(i)/'.before_pseudo').exists())
-    def _say(self, s, i):
-        if s is not None and not self.quiet: say(s, self.fold_dir(i), fold=i)
+        return run_completed(self.fold_dir(i)) or (self.pseudo and (self.fold_dir(i)/'.before_pseudo').exists())
+    def _said(self, s, i):
+        if s is not None and not self.quiet: _say(s, self.fold_dir(i), fold=i)
 
 # %% ../nbs/05a_run.ipynb #bc6da920
 @patch
@@ -282,7 +282,7 @@ def fit_fold(self:KFold, i:int)->dict|None:
     s = fit_one(self.fold_cfg(i, self.resume and (d/'run.json').exists()), d, self.world, t, self.resume and (d/'run.json').exists(), self.quiet,
                 before_pseudo=self.pseudo, n_images=self.n_images, command=self.command)
     if self.pseudo and rank_distrib() == 0: (d/'.before_pseudo').write_text(f'{time.time() - t:.2f}')  # ready for the pseudo-label round; its seconds so far
-    self._say(s, i)
+    self._said(s, i)
     return s
 
 # %% ../nbs/05a_run.ipynb #3844cad2
@@ -296,7 +296,7 @@ def pseudo_probs(self:KFold):
             df = predict_folder([self.fold_dir(j)/'best_model' for j in range(self.K)], cfg.test_dir, bs=cfg.batch_size * 2, precision=cfg.precision, probs=True)
             with atomic_write(f) as o: df.to_csv(o, index=False)
         return f
-    df = pd.read_csv(rank0_first(make), dtype={'id': str, 'label': str}).set_index('id')
+    df = pd.read_csv(rank0_then_others(make), dtype={'id': str, 'label': str}).set_index('id')
     root = Path(cfg.test_dir)
     def probs(items, vocab):
         return torch.tensor(df.loc[[Path(o).relative_to(root).as_posix() for o in items], [f'prob_{v}' for v in vocab]].values, dtype=torch.float32)
@@ -308,7 +308,7 @@ def fit_pseudo(self:KFold, i:int, probs)->dict|None:
     d = self.fold_dir(i)
     if not self.quiet: print(f"fold {i}: pseudo-labels from the {self.K} folds' mean prediction", flush=True)
     s = fit_one(self.fold_cfg(i, True), d, self.world, time.time() - float((d/'.before_pseudo').read_text() or 0), True, self.quiet, pseudo_probs=probs, n_images=self.n_images, command=self.command)
-    self._say(s, i)
+    self._said(s, i)
     return s
 
 # %% ../nbs/05a_run.ipynb #d858f189
@@ -329,9 +329,9 @@ def fit(self:KFold)->dict|None:
             return None
         probs = self.pseudo_probs()
         for i in self.ids:
-            if not completed(self.fold_dir(i)): self.fit_pseudo(i, probs)
+            if not run_completed(self.fold_dir(i)): self.fit_pseudo(i, probs)
     if rank_distrib(): return None
-    left = [j for j in range(self.K) if not completed(self.fold_dir(j))]
+    left = [j for j in range(self.K) if not run_completed(self.fold_dir(j))]
     if left:
         print(f"fold {', '.join(map(str, self.ids))} done; fold {', '.join(map(str, left))} still to train: the run that completes the last fold writes oof.csv and predictions.csv", flush=True)
         return None
@@ -358,8 +358,8 @@ def assemble(self:KFold, t0:float=None)->dict:
         s['n_predictions'] = len(preds)
         if cfg.demo: s['test_accuracy'], s['fold_test_accuracy_mean'] = heldout_accuracy(preds, cfg.test_dir), float(np.mean([r['test_accuracy'] for r in subs]))
     s['wall_time_s'] = round(time.time() - t0, 2)
-    write_json(out/'summary.json', s)
-    safe_report(out, folds=s['fold_scores'], oof_accuracy=s['oof_accuracy'], title=f"k-fold run: {out.name} ({K} folds; each fold's report is in fold_<i>/report.html)")
+    _write_json(out/'summary.json', s)
+    _safe_report(out, folds=s['fold_scores'], oof_accuracy=s['oof_accuracy'], title=f"k-fold run: {out.name} ({K} folds; each fold's report is in fold_<i>/report.html)")
     mark_completed(out)
     print(f"{K} folds: out-of-fold accuracy {s['oof_accuracy']:.4f} ({s['n_oof']} images); fold validation accuracy {s['fold_accuracy_mean']:.4f} +- {s['fold_accuracy_std']:.4f}"
           + (f"; test accuracy of the folds' mean prediction {s['test_accuracy']:.4f} (single folds: {s['fold_test_accuracy_mean']:.4f} on average)" if 'test_accuracy' in s else '')
@@ -380,7 +380,7 @@ def train_run(cfg:RunConfig,      # the run's settings
     world = join_process_group()
     if cfg.folds is not None: return KFold(cfg, world, resume, quiet, command, n).fit()
     s = fit_one(cfg, cfg.output_dir, world, t0, resume, quiet, n_images=n, command=command)
-    if s is not None: say(s, cfg.output_dir)
+    if s is not None: _say(s, cfg.output_dir)
     return s
 
 # %% ../nbs/05a_run.ipynb #f65a9062
