@@ -1,4 +1,4 @@
-"""`clip-nbdev-train` and `clip-nbdev-predict`: the original competition's `train.py` and `inference.py`, with the same flags, as installed commands.
+"""The commands: `clip-nbdev-train` and `clip-nbdev-predict` (the original competition's `train.py` and `inference.py`, with the same flags), `clip-nbdev-export` and `clip-nbdev-app`; thin shells that parse flags into the library's calls.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
@@ -6,10 +6,9 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #cd8d18ec
 from __future__ import annotations
-import argparse, inspect, os, re, shlex, signal, sys, threading, traceback
+import argparse, inspect, re, shlex, signal, sys, threading, traceback
 from pathlib import Path
 from typing import Annotated, get_args, get_origin, get_type_hints
-from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastcore.script import anno_parser, store_true
 from .core import *
@@ -139,7 +138,7 @@ def _command()->str:
     head = ['python', '-m', 'clip_nbdev.cli'] if a.name == 'cli.py' else [a.name]
     return shlex.join(head + sys.argv[1:])
 
-def train_main(argv=None): sys.exit(run_cli(train, argv, prog='clip-nbdev-train', parser=train_parser()))
+def train_main(argv=None): sys.exit(run_cli(train, argv, prog='clip-nbdev-train'))
 
 # %% ../nbs/06_cli.ipynb #e47a342f
 def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='output/best_model', # the best_model folder a training run wrote; several: the mean of their probabilities (the folds of a k-fold run, two sizes, two backbones)
@@ -177,8 +176,8 @@ def app_main(argv=None):
     sys.exit(run_cli(serve, argv, prog='clip-nbdev-app'))
 
 # %% ../nbs/06_cli.ipynb #aa00a16a
-_COMMANDS = dict(predict=lambda argv: predict_main(argv), export=lambda argv: export_main(argv), app=lambda argv: app_main(argv))
+_COMMANDS = dict(predict=predict_main, export=export_main, app=app_main)  # python -m clip_nbdev.cli COMMAND ...
 
 if __name__ == '__main__' and is_cli_run():
-    if sys.argv[1:2] and sys.argv[1] in _COMMANDS: _COMMANDS[sys.argv[1]](sys.argv[2:])  # python -m clip_nbdev.cli predict ...
+    if sys.argv[1:2] and sys.argv[1] in _COMMANDS: _COMMANDS[sys.argv[1]](sys.argv[2:])
     train_main()

@@ -6,8 +6,8 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/config.html.md"""
 
 # %% ../nbs/00b_config.ipynb #4a1061f1
 from __future__ import annotations
-import csv, dataclasses, json, os, sys
-from dataclasses import dataclass, field, fields, asdict, replace
+import csv, json, os
+from dataclasses import dataclass, fields, asdict, replace
 from pathlib import Path
 from typing import Annotated
 from fastcore.basics import ifnone, patch
@@ -15,7 +15,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'RESUME_FREE', 'RunConfig', 'size2', 'csv_columns', 'demo_dir',
-           'fold_ids', 'resume_config', 'config_text', 'read_config', 'prepare_run']
+           'check_train_opts', 'fold_ids', 'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #6817efc2
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -154,6 +154,30 @@ def resolved(self:RunConfig)->RunConfig:
     return replace(c, model_name=ifnone(c.model_name, DEFAULT_MODEL), head_init=ifnone(c.head_init, 'random'), img_size=size2(ifnone(c.img_size, (64, 64)), '--img_size'),
                    lr=ifnone(c.lr, 3e-6), flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs))
 
+# %% ../nbs/00b_config.ipynb #3c6e7905
+def check_train_opts(mixup=None,           # MixUp's alpha, or None
+                     cutmix=None,          # CutMix's alpha, or None
+                     accum_steps:int=1,    # batches per optimizer step
+                     early_stopping=None,  # patience in epochs, or None
+                     keep:str='best',      # the model kept: 'best' or 'last'
+                     cuda_graph:bool=False,# whether each step is a CUDA-graph replay
+                     ssl:str=None,         # the semi-supervised stage's algorithm, or None
+                     flag:str=''           # how a message names an option: '' as Python's arguments, '--' as the command's flags
+                    ):
+    "A one-line `UserError` for training options that are out of range or cannot go together."
+    n = lambda k: flag + k
+    for k,a in (('mixup', mixup), ('cutmix', cutmix)):
+        if a is not None and not a > 0: raise UserError(f"{n(k)} is the alpha of its Beta distribution and must be above 0, got {a}")
+    if mixup is not None and cutmix is not None: raise UserError(f"{n('mixup')} and {n('cutmix')} cannot be combined (each mixes every batch): pass one of them")
+    mix = 'mixup' if mixup is not None else 'cutmix' if cutmix is not None else None
+    if mix and ssl is not None: raise UserError(f"{n(mix)} does not combine with {n('ssl')} (whose batches hold unlabelled images): drop one")
+    if not (isinstance(accum_steps, int) and accum_steps >= 1): raise UserError(f"{n('accum_steps')} must be at least 1 (a whole number), got {accum_steps!r}")
+    if early_stopping is not None and not (isinstance(early_stopping, int) and early_stopping >= 1):
+        raise UserError(f"{n('early_stopping')} is a patience in epochs and must be at least 1, got {early_stopping!r}")
+    if early_stopping is not None and keep == 'last': raise UserError(f"{n('early_stopping')} keeps the best model: it does not combine with {n('keep')} last")
+    other = 'accum_steps' if accum_steps > 1 else mix
+    if cuda_graph and other: raise UserError(f"{n('cuda_graph')} replays one whole captured step and cannot be combined with {n(other)}: drop one of them")
+
 # %% ../nbs/00b_config.ipynb #89089d68
 def fold_ids(cfg:RunConfig)->list:
     "The folds this run trains: `cfg.fold` alone, or all of them."
@@ -172,7 +196,6 @@ def check_flags(self:RunConfig):
     if c.folds is not None:
         if c.folds < 2: raise UserError(f"--folds must be at least 2, got {c.folds}")
         if c.fold is not None and not 0 <= c.fold < c.folds: raise UserError(f"--fold must be one of 0 ... {c.folds - 1} (--folds {c.folds}), got {c.fold}")
-    if c.early_stopping is not None and c.keep == 'last': raise UserError("--early_stopping keeps the best model: it does not combine with --keep last")
     if c.ssl is not None and c.test_dir is None and c.unlabelled_dir is None: raise UserError("--ssl needs unlabelled images: pass --test_dir or --unlabelled_dir")
     if c.unlabelled_dir is not None and c.ssl is None: raise UserError("--unlabelled_dir is for the semi-supervised stage: add --ssl fixmatch, flexmatch or freematch")
     if (c.wise_alpha is not None or c.wise_search) and c.head_init != 'zeroshot': raise UserError("--wise_alpha and --wise_search need --head_init zeroshot")
@@ -184,12 +207,8 @@ def check_flags(self:RunConfig):
 def check_values(self:RunConfig):
     "The range of each number (a resolved configuration)."
     c = self
-    for k in ('mixup', 'cutmix'):
-        if getattr(c, k) is not None and not getattr(c, k) > 0: raise UserError(f"--{k} is the alpha of its Beta distribution and must be above 0, got {getattr(c, k)}")
-    if c.mixup is not None and c.cutmix is not None: raise UserError("--mixup and --cutmix each mix every batch: pass one of them")
-    if (c.mixup is not None or c.cutmix is not None) and c.ssl is not None: raise UserError(f"--{'mixup' if c.mixup is not None else 'cutmix'} does not combine with --ssl (whose batches hold unlabelled images): drop one")
-    if c.early_stopping is not None and c.early_stopping < 1: raise UserError(f"--early_stopping is a patience in epochs and must be at least 1, got {c.early_stopping}")
-    for k in ('batch_size', 'epochs', 'pseudo_epochs', 'ssl_epochs', 'ssl_mu', 'accum_steps'):
+    check_train_opts(c.mixup, c.cutmix, c.accum_steps, c.early_stopping, c.keep, c.cuda_graph, c.ssl, flag='--')
+    for k in ('batch_size', 'epochs', 'pseudo_epochs', 'ssl_epochs', 'ssl_mu'):
         if getattr(c, k) < 1: raise UserError(f"--{k} must be at least 1, got {getattr(c, k)}")
     for k in ('lr', 'pseudo_lr', 'ssl_lr'):
         if getattr(c, k) is not None and not getattr(c, k) > 0: raise UserError(f"--{k} must be above 0, got {getattr(c, k)}")
@@ -258,7 +277,8 @@ def read_config(fname)->dict:
     ext = f.suffix.lower()
     try:
         if ext == '.toml':
-            import tomllib
+            try: import tomllib
+            except ModuleNotFoundError: import tomli as tomllib  # Python 3.10
             d = tomllib.loads(f.read_text())
         elif ext in ('.yaml', '.yml'):
             import yaml

@@ -15,6 +15,7 @@ from fastai.callback.all import *
 from fastai.optimizer import OptimWrapper
 import fastai.vision.learner  # registers show_results and plot_top_losses for images, used by ClassificationInterpretation
 from .core import *
+from .config import check_train_opts
 from .data import *
 from .model import *
 from .zeroshot import *
@@ -25,8 +26,7 @@ from .callback.log import *
 from .callback.training import *
 
 # %% auto #0
-__all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'check_train_opts', 'option_cbs', 'check_cbs', 'match_stats', 'clip_learner',
-           'match_vocab']
+__all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'option_cbs', 'check_cbs', 'match_stats', 'clip_learner', 'match_vocab']
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
@@ -151,25 +151,6 @@ def wise_ft_search(self:CLIPLearner,
     self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
     return res
 
-# %% ../nbs/03_learner.ipynb #eb6fc142
-def check_train_opts(mixup=None,           # MixUp's alpha, or None
-                     cutmix=None,          # CutMix's alpha, or None
-                     accum_steps:int=1,    # batches per optimizer step
-                     early_stopping=None,  # patience in epochs, or None
-                     keep:str='best',      # the model kept: 'best' or 'last'
-                     cuda_graph:bool=False # whether each step is a CUDA-graph replay
-                    ):
-    "A one-line `UserError` for training options that are out of range or cannot go together."
-    for n,a in (('mixup', mixup), ('cutmix', cutmix)):
-        if a is not None and not a > 0: raise UserError(f"{n} is the alpha of a Beta distribution and must be above 0, got {a}")
-    if mixup is not None and cutmix is not None: raise UserError("mixup and cutmix cannot be combined: pass one of them")
-    if not (isinstance(accum_steps, int) and accum_steps >= 1): raise UserError(f"accum_steps must be an integer of at least 1, got {accum_steps!r}")
-    if early_stopping is not None and not (isinstance(early_stopping, int) and early_stopping >= 1):
-        raise UserError(f"early_stopping is a patience in epochs and must be an integer of at least 1, got {early_stopping!r}")
-    if early_stopping is not None and keep == 'last': raise UserError("early_stopping keeps the best model and keep='last' the last one: pass one of them")
-    other = 'accum_steps' if accum_steps > 1 else 'mixup' if mixup is not None else 'cutmix' if cutmix is not None else None
-    if cuda_graph and other: raise UserError(f"cuda_graph replays one whole captured step and cannot be combined with {other}: drop one of them")
-
 # %% ../nbs/03_learner.ipynb #05bce9a1
 def option_cbs(bs:int=8,                      # the batch size (gradient accumulation counts samples)
                monitor:str='accuracy',        # the metric early stopping watches
@@ -198,10 +179,8 @@ def check_cbs(cbs,                    # the learner's callbacks
              ):
     "A one-line `UserError` for callbacks of `cbs` that cannot go together (as `check_train_opts` refuses the keywords)."
     has = lambda t: any(isinstance(o, t) for o in L(cbs))
-    if has(MixUp) and has(CutMix): raise UserError("mixup and cutmix cannot be combined: pass one of them")
-    if has(EarlyStopping) and keep == 'last': raise UserError("early_stopping keeps the best model and keep='last' the last one: pass one of them")
-    other = 'accum_steps' if has(GradientAccumulation) else 'mixup' if has(MixUp) else 'cutmix' if has(CutMix) else None
-    if (cuda_graph or has(CudaGraphStep)) and other: raise UserError(f"cuda_graph replays one whole captured step and cannot be combined with {other}: drop one of them")
+    check_train_opts(mixup=1. if has(MixUp) else None, cutmix=1. if has(CutMix) else None, accum_steps=2 if has(GradientAccumulation) else 1,
+                     early_stopping=1 if has(EarlyStopping) else None, keep=keep, cuda_graph=cuda_graph or has(CudaGraphStep))
 
 # %% ../nbs/03_learner.ipynb #d278c378
 def match_stats(dls:DataLoaders,     # from `clip_dls`

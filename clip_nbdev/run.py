@@ -23,8 +23,7 @@ from .callback.tracker import SaveBestModel
 from .callback.log import EpochLines, StepLog, log_cbs
 from .recipe import Recipe, SSLStage
 from .distributed import rank0_then_others, join_process_group, leave_process_group
-import clip_nbdev.predict  # learn.export_preds
-from .predict import predict_images
+from .predict import predict_images  # (and learn.export_preds)
 
 # %% auto #0
 __all__ = ['OUTPUTS', 'check_data', 'run_completed', 'mark_completed', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls',
