@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #cd8d18ec
 from __future__ import annotations
-import argparse, inspect, re, shlex, signal, sys, threading, traceback
+import argparse, inspect, re, shlex, signal, sys, threading, traceback, warnings
 from pathlib import Path
 from typing import Annotated, get_args, get_origin, get_type_hints
 from fastcore.meta import delegates
@@ -69,12 +69,14 @@ def run_cli(func, argv=None, prog:str=None, parser=None)->int:
     def on_sigint(sig, frame): interrupted.append(sig); signal.default_int_handler(sig, frame)
     main = threading.current_thread() is threading.main_thread()
     if main: old = signal.signal(signal.SIGINT, on_sigint)
+    fmt, warnings.formatwarning = warnings.formatwarning, lambda msg, *a, **k: f"{prog}: warning: {str(msg).strip()}\n"  # one line, no source line
     try: func(**args); return 0
     except KeyboardInterrupt: return _interrupted(prog)
     except Exception as e:
         if interrupted: return _interrupted(prog)  # Ctrl-C inside native code (safetensors, say) can surface as another exception
         return _error(prog, e, args.get('debug'))
     finally:
+        warnings.formatwarning = fmt
         if main: signal.signal(signal.SIGINT, old)
         _leave_process_group()  # a distributed run that failed: leave its process group before exiting
 

@@ -145,7 +145,8 @@ def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=Fa
     if world > 1: seed_everything(cfg.seed + rank_distrib())  # each process its own augmentations
     seen, t = ImagesSeen(), time.time()
     with learn.distrib_ctx(cpu=not torch.cuda.is_available()) if world > 1 else nullcontext(), learn.added_cbs(seen):
-        learn.fit_recipe(config_recipe(cfg, before_pseudo, pseudo_probs), resume=resume, keep_checkpoint=True, verbose=not quiet)
+        learn.fit_recipe(config_recipe(cfg, before_pseudo, pseudo_probs), resume=resume, keep_checkpoint=True,
+                         verbose=not quiet and pseudo_probs is None)  # a k-fold's pseudo-label round continues its fold: no 'resuming' line
     leave_process_group()  # the rest is rank 0's alone
     return learn, seen.n * world, time.time() - t
 
@@ -221,12 +222,17 @@ def _safe_report(out, learn=None, **kwargs):
     try: write_report(out, learn, **kwargs)
     except Exception as e: print(f"warning: no report.html in '{out}' ({type(e).__name__}: {e}); the run's other files are written", file=sys.stderr)
 
+def _files(out, *names)->str:
+    "`; name in out/file` for each file of `names` that the run wrote: what a user opens next."
+    return ''.join(f"; {n} in {Path(out)/f}" for n, f in names if (Path(out)/f).exists())
+
 def _say(s:dict, out, fold:int=None):
-    "Print the one line of a finished run's result."
+    "Print the one line of a finished run's result, and where its files are."
     print((f"fold {fold}: " if fold is not None else '') + f"best validation accuracy {s['best_accuracy']:.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})"
           + (f"; test accuracy {s['test_accuracy']:.4f}" if 'test_accuracy' in s else '')
           + (f" (zero-shot {s['zeroshot_test_accuracy']:.4f})" if 'zeroshot_test_accuracy' in s else '')
-          + f"; {s['pseudo_labels_added']} pseudo-labels; {s['wall_time_s']:.0f} s; model in {Path(out)/'best_model'}", flush=True)
+          + (f"; {s['pseudo_labels_added']} pseudo-labels" if s['pseudo_epochs'] else '') + f"; {s['wall_time_s']:.0f} s"
+          + _files(out, ('model', 'best_model'), ('predictions', 'predictions.csv'), ('report', 'report.html')), flush=True)
 
 # %% ../nbs/05a_run.ipynb #ed7c770e
 def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None, n_images:int=None, command:str=None)->dict|None:
@@ -362,7 +368,7 @@ def assemble(self:KFold, t0:float=None)->dict:
     mark_completed(out)
     print(f"{K} folds: out-of-fold accuracy {s['oof_accuracy']:.4f} ({s['n_oof']} images); fold validation accuracy {s['fold_accuracy_mean']:.4f} +- {s['fold_accuracy_std']:.4f}"
           + (f"; test accuracy of the folds' mean prediction {s['test_accuracy']:.4f} (single folds: {s['fold_test_accuracy_mean']:.4f} on average)" if 'test_accuracy' in s else '')
-          + (f"; predictions in {out/'predictions.csv'}" if cfg.test_dir is not None else ''), flush=True)
+          + _files(out, ('predictions', 'predictions.csv'), ('out-of-fold predictions', 'oof.csv'), ('report', 'report.html')), flush=True)
     return s
 
 # %% ../nbs/05a_run.ipynb #301df4dd
