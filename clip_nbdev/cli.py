@@ -8,6 +8,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/cli.html.md"""
 from __future__ import annotations
 import argparse, inspect, re, shlex, signal, sys, threading, traceback, warnings
 from pathlib import Path
+from dataclasses import fields
 from typing import Annotated, get_args, get_origin, get_type_hints
 from fastcore.meta import delegates
 from fastcore.script import anno_parser, store_true
@@ -99,10 +100,10 @@ def _add_field(g, name:str, t, doc:str, default):
 def train_parser(prog:str='clip-nbdev-train')->argparse.ArgumentParser:
     "The parser of `clip-nbdev-train`: the fields of `RunConfig` in their groups, then the flags of this invocation."
     p = argparse.ArgumentParser(prog=prog, description=train.__doc__)
-    hints, docs = get_type_hints(RunConfig, include_extras=True), _field_docs(RunConfig)
-    for group, names in FLAG_GROUPS.items():
-        g = p.add_argument_group(group)
-        for n in names: _add_field(g, n, hints[n], docs[n], RunConfig.__dataclass_fields__[n].default)
+    hints = get_type_hints(RunConfig, include_extras=True)
+    for group, cls in FLAG_GROUPS.items():
+        g, docs = p.add_argument_group(group, cls.__doc__), _field_docs(cls)
+        for f in fields(cls): _add_field(g, f.name, hints[f.name], docs[f.name], f.default)
     g = p.add_argument_group('this invocation')
     g.add_argument('--config', metavar='FILE', default=argparse.SUPPRESS, help='read the settings from a run file (.toml, .yaml or .json; flags given too take precedence)')
     g.add_argument('--print_config', nargs='?', const='toml', choices=['toml', 'yaml', 'json'], default=argparse.SUPPRESS,

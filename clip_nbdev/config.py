@@ -14,15 +14,16 @@ from fastcore.basics import ifnone, patch
 from .core import *
 
 # %% auto #0
-__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'RESUME_FREE', 'RunConfig', 'size2', 'csv_columns', 'demo_dir',
-           'check_train_opts', 'fold_ids', 'resume_config', 'config_text', 'read_config', 'prepare_run']
+__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'RESUME_FREE', 'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts',
+           'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig', 'size2', 'csv_columns', 'demo_dir', 'check_train_opts',
+           'fold_ids', 'resume_config', 'config_text', 'read_config', 'prepare_run']
 
-# %% ../nbs/00b_config.ipynb #6817efc2
+# %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
 
 @dataclass
-class RunConfig:
-    "Every setting of a training run: what the flags of `clip-nbdev-train` amount to."
+class DataOpts:
+    "The images and their labels, and how training images are augmented."
     train_dir:str=None          # folder with one sub-folder of images per class
     test_dir:str=None           # folder of unlabelled images to predict (and pseudo-label)
     train_csv:str=None          # instead of --train_dir: a CSV of image ids and labels (with --image_dir)
@@ -30,14 +31,48 @@ class RunConfig:
     id_col:str=None             # with --train_csv: its id column (default: detected, e.g. id, image, file; or the first of two)
     label_col:str=None          # with --train_csv: its label column (default: detected, e.g. label, class, target; or the second of two)
     sample_submission:str=None  # a Kaggle sample_submission.csv: predictions.csv takes its column names, id form and row order
-    folds:int=None              # k-fold cross-validation: train the recipe once per fold into output_dir/fold_<i>/, write oof.csv and the folds' mean predictions
-    fold:int=None               # with --folds: train this fold alone (0 ... folds-1; e.g. one per GPU or machine)
-    model_name:str=None         # Hugging Face hub id, local save_pretrained folder, 'tiny' or 'tiny-pretrained' (default openai/clip-vit-large-patch14; tiny-pretrained with --demo)
     img_size:Annotated[int, "image height and width", dict(nargs=2)]=None # image height and width (default 64 64; 32 32 with --demo)
+    valid_pct:float=0.2         # share of the labelled images held out for validation
+    seed:int=42                 # seed of the split, the head and the augmentation
+    ra_magnitude:int=7          # RandAugment magnitude (0-30; 0 turns augmentation off)
+    ra_ops:int=2                # RandAugment operations per image
+    flip:Toggle=None             # random horizontal flips of training images (default on; off with --demo: a flipped 2 is not a 2)
+    crop:float=None             # random resized crops of training images, area from CROP to 1 (default 0.5; 1: off, and off with --demo)
+    demo:bool=False             # zero-shot, then fine-tune tiny-pretrained on the built-in handwritten digits (no data or network needed)
+
+# %% ../nbs/00b_config.ipynb #8c17f14c
+@dataclass
+class ModelOpts:
+    "The backbone, its head and what is done with its weights."
+    model_name:str=None         # Hugging Face hub id, local save_pretrained folder, 'tiny' or 'tiny-pretrained' (default openai/clip-vit-large-patch14; tiny-pretrained with --demo)
+    head:str='auto'             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
+    head_init:str=None          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default random; zeroshot with --demo)
+    llrd:float=None             # layer-wise lr decay, e.g. 0.65 (off by default)
+    ema:float=None              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
+    label_smoothing:float=0.    # label smoothing of the cross-entropy
+    wise_alpha:float=None       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
+    wise_search:bool=False      # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
+    tta:bool=False              # test-time augmentation (horizontal flip) for predictions.csv
+
+# %% ../nbs/00b_config.ipynb #da72e924
+@dataclass
+class ScheduleOpts:
+    "The batches, epochs and learning rate of the first stage, and the kept model."
     batch_size:int=8            # batch size
     epochs:int=4                # epochs of the first stage
     lr:float=None               # peak learning rate (default 3e-6; 1e-3 with --demo)
-    output_dir:str='output'     # where best_model/, log.csv, summary.json and predictions.csv go
+    warmup_pct:float=0.1        # share of each stage's steps spent warming up
+    freeze_epochs:int=0         # LP-FT: train the head alone for this many epochs first
+    mixup:float=None            # MixUp with this alpha (e.g. 0.4; off by default)
+    cutmix:float=None           # CutMix with this alpha (e.g. 1.0; off by default)
+    accum_steps:int=1           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
+    early_stopping:int=None     # end a stage after this many epochs without a better validation accuracy (the best model is kept)
+    keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best' # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
+
+# %% ../nbs/00b_config.ipynb #b5328a55
+@dataclass
+class PseudoOpts:
+    "The unlabelled images: a semi-supervised stage and the pseudo-label round."
     use_pseudo_labels:bool=False # pseudo-label the test images and train on them too
     pseudo_threshold:float=0.9  # keep test images predicted with a confidence above this
     pseudo_epochs:int=2         # epochs of the pseudo-label stage
@@ -50,53 +85,42 @@ class RunConfig:
     ssl_lr:float=None           # peak lr of the semi-supervised stage (default: --lr)
     ssl_epoch:Annotated[str, "what an epoch passes over", dict(choices=['labelled', 'unlabelled'])]='unlabelled' # an epoch of the semi-supervised stage passes over the unlabelled images (the labelled batches cycled; many more steps than a supervised epoch when labels are few), or over the labelled ones
     unlabelled_dir:str=None     # another folder of unlabelled images for the semi-supervised stage (besides --test_dir)
-    keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best' # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
-    warmup_pct:float=0.1        # share of each stage's steps spent warming up
-    ra_magnitude:int=7          # RandAugment magnitude (0-30; 0 turns augmentation off)
-    ra_ops:int=2                # RandAugment operations per image
-    flip:Toggle=None             # random horizontal flips of training images (default on; off with --demo: a flipped 2 is not a 2)
-    crop:float=None             # random resized crops of training images, area from CROP to 1 (default 0.5; 1: off, and off with --demo)
-    valid_pct:float=0.2         # share of the labelled images held out for validation
-    seed:int=42                 # seed of the split, the head and the augmentation
+
+# %% ../nbs/00b_config.ipynb #948c69d1
+@dataclass
+class KFoldOpts:
+    "k-fold cross-validation."
+    folds:int=None              # k-fold cross-validation: train the recipe once per fold into output_dir/fold_<i>/, write oof.csv and the folds' mean predictions
+    fold:int=None               # with --folds: train this fold alone (0 ... folds-1; e.g. one per GPU or machine)
+
+# %% ../nbs/00b_config.ipynb #ca77c706
+@dataclass
+class OutputOpts:
+    "Where the run writes, and what it logs."
+    output_dir:str='output'     # where best_model/, log.csv, summary.json and predictions.csv go
+    overwrite:bool=False        # replace a model already in output_dir
+    log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
+
+# %% ../nbs/00b_config.ipynb #1d5e4e8d
+@dataclass
+class PerfOpts:
+    "How fast it runs (not what it computes)."
     num_workers:int=0           # DataLoader workers (images are decoded once up front: 0 is usually fastest)
     cache_dir:str=None          # keep the decoded images memory-mapped in this folder (data larger than memory; reused by later runs)
     compile:bool=False          # torch.compile the model (falls back to eager, with a warning, where it fails)
     cuda_graph:bool=False       # run each training step as a replay of one captured CUDA graph (several times faster at small batches; eager off CUDA)
     precision:str='auto'        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
-    head:str='auto'             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
-    head_init:str=None          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default random; zeroshot with --demo)
-    llrd:float=None             # layer-wise lr decay, e.g. 0.65 (off by default)
-    ema:float=None              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
-    freeze_epochs:int=0         # LP-FT: train the head alone for this many epochs first
-    label_smoothing:float=0.    # label smoothing of the cross-entropy
-    mixup:float=None            # MixUp with this alpha (e.g. 0.4; off by default)
-    cutmix:float=None           # CutMix with this alpha (e.g. 1.0; off by default)
-    accum_steps:int=1           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
-    early_stopping:int=None     # end a stage after this many epochs without a better validation accuracy (the best model is kept)
     grad_checkpointing:bool=False # gradient checkpointing of the vision tower: far less activation memory, for a second forward pass of the tower in each backward
-    log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
-    wise_alpha:float=None       # WiSE-FT: interpolate the best model with the zero-shot one (needs --head_init zeroshot)
-    wise_search:bool=False      # WiSE-FT: pick alpha among 0, 0.25, 0.5, 0.75, 1 on the validation set
-    tta:bool=False              # test-time augmentation (horizontal flip) for predictions.csv
-    demo:bool=False             # zero-shot, then fine-tune tiny-pretrained on the built-in handwritten digits (no data or network needed)
-    overwrite:bool=False        # replace a model already in output_dir
 
+# %% ../nbs/00b_config.ipynb #ad87bd63
+@dataclass
+class RunConfig(PerfOpts, OutputOpts, KFoldOpts, PseudoOpts, ScheduleOpts, ModelOpts, DataOpts):
+    "Every setting of a training run: what the flags of `clip-nbdev-train` amount to."
     def record(self)->dict:
         "The settings as plain JSON values (lists for tuples, strings for paths): what `run.json` stores as `args`."
         return json.loads(json.dumps(asdict(self), default=str))
 
-# %% ../nbs/00b_config.ipynb #25493b81
-FLAG_GROUPS = {
-    'data': ('train_dir', 'test_dir', 'train_csv', 'image_dir', 'id_col', 'label_col', 'sample_submission', 'img_size', 'valid_pct', 'seed',
-             'ra_magnitude', 'ra_ops', 'flip', 'crop', 'demo'),
-    'model': ('model_name', 'head', 'head_init', 'llrd', 'ema', 'label_smoothing', 'wise_alpha', 'wise_search', 'tta'),
-    'schedule': ('batch_size', 'epochs', 'lr', 'warmup_pct', 'freeze_epochs', 'mixup', 'cutmix', 'accum_steps', 'early_stopping', 'keep'),
-    'semi-supervised and pseudo-labels': ('use_pseudo_labels', 'pseudo_threshold', 'pseudo_epochs', 'pseudo_lr', 'ssl', 'ssl_epochs', 'ssl_mu',
-                                          'ssl_threshold', 'ssl_lambda', 'ssl_lr', 'ssl_epoch', 'unlabelled_dir'),
-    'k-fold': ('folds', 'fold'),
-    'output': ('output_dir', 'overwrite', 'log'),
-    'performance': ('num_workers', 'cache_dir', 'compile', 'cuda_graph', 'precision', 'grad_checkpointing'),
-}  # the flag groups of `clip-nbdev-train --help`
+FLAG_GROUPS = {'data': DataOpts, 'model': ModelOpts, 'schedule': ScheduleOpts, 'semi-supervised and pseudo-labels': PseudoOpts, 'k-fold': KFoldOpts, 'output': OutputOpts, 'performance': PerfOpts}  # the groups of `clip-nbdev-train --help`, in order
 
 # %% ../nbs/00b_config.ipynb #0dab539a
 def size2(img_size, flag='img_size')->tuple:
