@@ -46,6 +46,7 @@ def example_images(folder,      # a folder of images (searched recursively)
     if n < 1: raise UserError(f"n_examples must be at least 1, got {n}")
     return [fs[round(i * (len(fs) - 1) / max(n - 1, 1))] for i in range(min(n, len(fs)))] if len(fs) > n else list(fs)
 
+# %% ../nbs/10_app.ipynb #cb8296c9
 def clip_app(model_path,           # the best_model folder a training run wrote, or a loaded model
              examples=None,        # a folder of images to show as clickable examples
              n_examples:int=8,     # how many examples
@@ -74,6 +75,7 @@ def clip_app(model_path,           # the best_model folder a training run wrote,
         if exs: gr.Examples([[o] for o in exs], inputs=inp, examples_per_page=len(exs), label='Examples')
     return demo
 
+# %% ../nbs/10_app.ipynb #20a6296d
 def launch_app(demo,                  # from `clip_app`
                port:int=7860,         # local port
                host:str='127.0.0.1',  # address to listen on: 127.0.0.1 this machine only, 0.0.0.0 the network
