@@ -188,7 +188,7 @@ def match_stats(dls:DataLoaders,     # from `clip_dls`
                )->DataLoaders:
     "Normalise the batches of `dls` with `model`'s own mean and std (`model_stats`), in place."
     mean, std = model_stats(model)
-    if (tuple(getattr(dls, 'mean', ())), tuple(getattr(dls, 'std', ()))) == (mean, std): return dls
+    if (tuple(dls.mean), tuple(dls.std)) == (mean, std): return dls
     for dl in dls.loaders:
         for t in dl.after_batch.fs:
             if isinstance(t, Normalize): t.mean, t.std = [torch.tensor(v, dtype=t.mean.dtype, device=t.mean.device).view(t.mean.shape) for v in (mean, std)]
@@ -199,7 +199,7 @@ def match_stats(dls:DataLoaders,     # from `clip_dls`
 def _saved_model(name, head:str, dls, seed:int):
     "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
     if head not in ('auto', 'new'): raise UserError(f"head must be 'auto' or 'new', got {head!r}")
-    sz = getattr(dls, 'img_size', None)
+    sz = check_clip_dls(dls).img_size
     if head == 'auto' and (Path(str(name))/'labels.json').exists():
         model = match_vocab(load_clip_model(name), dls.vocab, name)
         if sz is not None and sz[0] == sz[1] and sz[0] != model.img_size: resample_pos_embed(model.body, sz[0])

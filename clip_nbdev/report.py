@@ -142,7 +142,7 @@ def confident_mistakes(probs:Tensor, # (n, n_classes) validation probabilities
 
 def _thumb(dls, f)->np.ndarray:
     "The image `f` as the model saw it (from the decode-once cache), or opened from its file."
-    cache = getattr(dls, 'cache', None)
+    cache = dls.cache
     return np.asarray(cache[f]) if cache is not None and f in cache else np.asarray(open_rgb(f))
 
 def _plot_mistakes(imgs, titles)->matplotlib.figure.Figure:
@@ -235,7 +235,7 @@ def _mmss(t)->float:
 def _header(summary:dict, run:dict, log, learn, spans)->str:
     rows, s = [], summary
     vocab = list(s['classes']) if 'classes' in s else list(map(str, learn.dls.vocab)) if learn is not None else None
-    sz = s.get('img_size', getattr(learn.dls, 'img_size', None) if learn is not None else None)
+    sz = s.get('img_size', learn.dls.img_size if learn is not None else None)
     rows.append(('model', s.get('model_name', 'not recorded (no summary.json)')))
     if sz is not None: rows.append(('image size', ' x '.join(map(str, sz))))
     if vocab is not None: rows.append(('classes', f"{len(vocab)}: " + ', '.join(map(str, vocab[:50])) + (f' ... and {len(vocab) - 50} more' if len(vocab) > 50 else '')))
@@ -259,7 +259,7 @@ def _valid_preds(learn):
     "Probabilities, targets and items of the validation set, in the order of its items (`predict_images`, not `get_preds`: it also runs after a distributed run left its process group)."
     items, dls = L(learn.dls.valid.items), learn.dls
     probs = predict_images(learn.model, dls.cache, items, bs=dls.bs * 2, device=dls.device, precision=learn.precision, progress=False)
-    labels = getattr(dls, 'labels', None)
+    labels = dls.labels
     targs = tensor([dls.vocab.o2i[labels[Path(f)]] for f in items]) if labels is not None else torch.stack([dls.valid_ds[i][1] for i in range(len(items))])
     return probs.float(), targs.long(), items
 

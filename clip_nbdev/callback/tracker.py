@@ -64,7 +64,7 @@ class SaveBestModel(TrackerCallback):
         self.new_best = self.keep == 'last' or better or tie
         if self.new_best:
             self.best, self.best_loss = val, loss
-            if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=getattr(self.dls, 'img_size', None))
+            if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=self.dls.img_size)
             self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
 
 # %% ../../nbs/04c_callback.tracker.ipynb #56ddd6a8
