@@ -28,7 +28,7 @@ warnings.simplefilter('ignore')
 import numpy as np, pandas as pd, torch
 from PIL import Image, ImageOps
 from clip_nbdev.all import *
-from clip_nbdev.test_utils import digits_folder
+from clip_nbdev.datasets import digits_folder
 
 VARIANTS = {
     'the recipe (random head)':        dict(),

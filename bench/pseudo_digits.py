@@ -22,7 +22,7 @@ warnings.simplefilter('ignore')
 import numpy as np, pandas as pd, torch
 from clip_nbdev.core import *
 from clip_nbdev.data import *
-from clip_nbdev.test_utils import digits_folder
+from clip_nbdev.datasets import digits_folder
 from clip_nbdev.learner import *
 from clip_nbdev.recipe import *  # learn.fit_pseudo
 from clip_nbdev.predict import predict_images

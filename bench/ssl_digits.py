@@ -31,7 +31,7 @@ warnings.simplefilter('ignore')
 import numpy as np, pandas as pd, torch
 from fastcore.all import first, risinstance
 from clip_nbdev.all import *
-from clip_nbdev.test_utils import digits_folder
+from clip_nbdev.datasets import digits_folder
 
 METHODS = ('control', 'control_steps', 'offline', 'fixmatch', 'flexmatch', 'freematch')
 

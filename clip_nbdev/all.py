@@ -11,6 +11,7 @@ __all__ = []
 from .core import *
 from .data import *
 from .augment import *
+from .datasets import *
 from .model import *
 from .zeroshot import *
 from .finetune import *
@@ -30,8 +31,8 @@ from .config import *
 from .run import *
 from .export import export_onnx, onnx_preprocess_path, check_onnx  # the library side of clip-nbdev-export (not its command)
 from .app import predict_image, example_images, clip_app, launch_app  # and of clip-nbdev-app (gradio is imported when a page is built)
-from . import core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, config, run
+from . import core, data, augment, datasets, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, config, run
 from .callback import pseudo, ssl, tracker, training
 from .callback import log as cb_log, checkpoint as cb_checkpoint
 
-__all__ = [n for m in (core, data, augment, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, config, run, pseudo, ssl, tracker, cb_log, training, cb_checkpoint) for n in m.__all__] + ['export_onnx', 'onnx_preprocess_path', 'check_onnx', 'predict_image', 'example_images', 'clip_app', 'launch_app']  # what `import *` gives: every module's public names
+__all__ = [n for m in (core, data, augment, datasets, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, config, run, pseudo, ssl, tracker, cb_log, training, cb_checkpoint) for n in m.__all__] + ['export_onnx', 'onnx_preprocess_path', 'check_onnx', 'predict_image', 'example_images', 'clip_app', 'launch_app']  # what `import *` gives: every module's public names

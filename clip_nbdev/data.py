@@ -16,12 +16,12 @@ from fastai.vision.core import TensorImage
 from fastprogress.fastprogress import progress_bar
 import fastai.vision.data  # registers show_batch for images: one grid, not a figure per image
 from .core import *
+from .config import size2, csv_columns
 from .augment import *
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ID_COLS', 'LABEL_COLS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder',
-           'class_folder_items', 'csv_items', 'CachedImage', 'kfold_split', 'CLIPDataLoaders', 'clip_dls',
-           'check_clip_dls', 'clip_test_dl']
+__all__ = ['IMAGE_EXTS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items', 'csv_items',
+           'CachedImage', 'kfold_split', 'CLIPDataLoaders', 'clip_dls', 'check_clip_dls', 'clip_test_dl']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
@@ -190,21 +190,7 @@ def class_folder_items(train_dir,          # folder with one sub-folder of image
     return files, labels
 
 # %% ../nbs/01_data.ipynb #e22f3161
-ID_COLS = ('id', 'image', 'image_id', 'img', 'image_name', 'file', 'filename', 'file_name', 'fname', 'path', 'image_path', 'filepath')
-LABEL_COLS = ('label', 'labels', 'class', 'class_name', 'classname', 'target', 'category', 'y', 'breed', 'species')
-
 def _eg(xs, n=3)->str: return ', '.join(map(str, xs[:n])) + (', ...' if len(xs) > n else '')
-
-def _csv_col(df, given, names, what, flag, f, other=None)->str:
-    cols = list(df.columns)
-    if given is not None:
-        if given not in cols: raise UserError(f"train_csv '{f}' has no column '{given}' ({flag}): its columns are {', '.join(cols)}")
-        return given
-    hit = [c for c in cols if c.strip().lower() in names and c != other]
-    if hit: return hit[0]
-    rest = [c for c in cols if c != other]
-    if len(cols) == 2 and rest: return rest[0] if other is not None else cols[0]
-    raise UserError(f"train_csv '{f}': which column is the {what}? Its columns are {', '.join(cols)}: pass {flag}")
 
 # %% ../nbs/01_data.ipynb #e00ffa09
 def _match_ids(ids, labs, image_dir)->tuple:
@@ -242,9 +228,7 @@ def csv_items(train_csv,          # a CSV file with an id (file) column and a la
     try: df = pd.read_csv(f, dtype=str, keep_default_na=False, encoding='utf-8-sig')
     except (ValueError, UnicodeDecodeError) as e: raise UserError(f"train_csv '{f}' is not a readable CSV ({str(e).strip().splitlines()[0]}): pass a comma-separated file with a header row") from None
     df.columns = [str(c).strip() for c in df.columns]
-    icol = _csv_col(df, id_col, ID_COLS, 'image id', '--id_col', f)
-    lcol = _csv_col(df, label_col, LABEL_COLS, 'label', '--label_col', f, other=icol)
-    if lcol == icol: raise UserError(f"train_csv '{f}': the id and the label column are both '{icol}': pass --id_col and --label_col")
+    icol, lcol = csv_columns(f, id_col, label_col, cols=df.columns)  # detected or checked (see config)
     ids, labs = df[icol].str.strip().tolist(), df[lcol].str.strip().tolist()
     files, labels, missing, dup, nolab, unlisted = _match_ids(ids, labs, image_dir)
     where = f"train_csv '{f}'"
@@ -268,12 +252,6 @@ class _LabelOf:
     "The class of a file, looked up in `labels` (picklable, unlike a bound `dict.__getitem__`)."
     def __init__(self, labels): self.labels = labels
     def __call__(self, fn): return self.labels[Path(fn)]
-
-def _size2(img_size, flag='img_size'):
-    sz = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    if len(sz) != 2 or not all(isinstance(o, (int, np.integer)) and o > 0 for o in sz):
-        raise UserError(f"{flag} must be two positive integers (height width), got {img_size!r}")
-    return tuple(int(o) for o in sz)
 
 # %% ../nbs/01_data.ipynb #8c4ea628
 def kfold_split(ys,              # the class of each item
@@ -373,7 +351,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
              **kwargs                  # passed to `DataBlock.dataloaders`
             )->CLIPDataLoaders:
     "Checked `CLIPDataLoaders` of a `train_dir/<class>/` folder (or of a CSV of labels): decoded once, RandAugment on training batches, CLIP-normalised."
-    sz = _size2(img_size)
+    sz = size2(img_size)
     ok, labels, cache = _decoded_items(train_dir, train_csv, id_col, label_col, sz, cache, cache_dir)
     vocab = sorted(set(labels.values()))
     split, bs = _split_bs(ok, [labels[f] for f in ok], valid_pct, seed, folds, fold, bs, train_dir)
@@ -408,11 +386,3 @@ def clip_test_dl(dls:CLIPDataLoaders, # the training `CLIPDataLoaders` (from `cl
     ok = dls.cache.add(files)
     if not ok: raise UserError(f"{what} '{test_dir}' has no readable images")
     return dls.test_dl(ok, bs=ifnone(bs, dls.bs))
-
-# %% ../nbs/01_data.ipynb #d82f48be
-def __getattr__(name):
-    "`digits_folder` and `DIGIT_WORDS` moved to `clip_nbdev.test_utils`: still found here for the callers not yet updated."
-    if name in ('digits_folder', 'DIGIT_WORDS'):
-        from . import test_utils
-        return getattr(test_utils, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from fastai.torch_core import find_bs, rank_distrib
 from .core import *
 from .config import *
 from .data import check_folder, find_images, class_folder_items, csv_items, clip_dls
-from .test_utils import digits_folder
+from .datasets import digits_folder
 from .learner import clip_learner, option_cbs
 from .callback.tracker import SaveBestModel
 from .callback.log import EpochLines, StepLog, log_cbs

@@ -1,4 +1,4 @@
-"""Fixtures for the tests and the examples, as `fastai.test_utils`: tiny CLIP checkpoints written with `save_pretrained`, synthetic image folders, the digits as an image folder, and how the pretrained tiny CLIP is made. Nothing in the library imports this module.
+"""Fixtures for the tests and the examples, as `fastai.test_utils`: tiny CLIP checkpoints written with `save_pretrained`, synthetic image folders, and how the pretrained tiny CLIP is made. Nothing in the library imports this module.
 
 Docs: https://clip-nbdev.github.io/clip_nbdev/test_utils.html.md"""
 
@@ -16,38 +16,35 @@ from .core import *
 from .model import tiny_clip_config, tiny_clip_tokenizer, tiny_siglip_config, tiny_siglip_tokenizer
 
 # %% auto #0
-__all__ = ['DIGIT_WORDS', 'tiny_clip_checkpoint', 'tiny_siglip_checkpoint', 'synthetic_image_folder', 'digits_folder']
+__all__ = ['tiny_clip_checkpoint', 'tiny_siglip_checkpoint', 'synthetic_image_folder']
 
 # %% ../nbs/00a_test_utils.ipynb #23b9dfdc
+def _write_tiny(path, seed:int, make)->Path:
+    "Seed torch, build what `make()` returns (a model, its tokenizer, ...) and write each to `path` with `save_pretrained`."
+    quiet_hf()
+    torch.manual_seed(seed)
+    for o in make(): o.save_pretrained(path)
+    return Path(path)
+
 def tiny_clip_checkpoint(path,          # folder to write `config.json` and `model.safetensors` to
                          seed:int=0,    # seed of the random initialisation
                          **kwargs       # passed to `tiny_clip_config`
                         )->Path:
     "Write a randomly initialised tiny `CLIPModel` (vision and text towers) and its tokenizer with `save_pretrained`."
-    quiet_hf()
-    path = Path(path)
-    torch.manual_seed(seed)
-    CLIPModel(tiny_clip_config(**kwargs)).eval().save_pretrained(path)
-    tiny_clip_tokenizer().save_pretrained(path)
-    return path
+    return _write_tiny(path, seed, lambda: (CLIPModel(tiny_clip_config(**kwargs)).eval(), tiny_clip_tokenizer()))
 
 # %% ../nbs/00a_test_utils.ipynb #ebec4f0c
-def tiny_siglip_checkpoint(path,          # folder to write the model, tokenizer and processor config to
-                           seed:int=0,    # seed of the random initialisation
-                           **kwargs       # passed to `tiny_siglip_config`
-                          )->Path:
-    "Write a randomly initialised tiny `SiglipModel` (vision and text towers), its tokenizer and processor config with `save_pretrained`."
-    quiet_hf()
-    path = Path(path)
-    torch.manual_seed(seed)
+def _tiny_siglip(**kwargs)->tuple:
+    "A tiny `SiglipModel` with SigLIP's initial logit scale and bias, its tokenizer and its processor (0.5 mean and std)."
     cfg = tiny_siglip_config(**kwargs)
     m = SiglipModel(cfg).eval()
     with torch.no_grad(): m.logit_scale.fill_(math.log(10.)); m.logit_bias.fill_(-10.)
-    m.save_pretrained(path)
-    tiny_siglip_tokenizer(cfg.text_config.max_position_embeddings).save_pretrained(path)
     sz = cfg.vision_config.image_size
-    SiglipImageProcessor(image_mean=[.5]*3, image_std=[.5]*3, size=dict(height=sz, width=sz)).save_pretrained(path)
-    return path
+    return m, tiny_siglip_tokenizer(cfg.text_config.max_position_embeddings), SiglipImageProcessor(image_mean=[.5]*3, image_std=[.5]*3, size=dict(height=sz, width=sz))
+
+def tiny_siglip_checkpoint(path, seed:int=0, **kwargs)->Path:
+    "Write a randomly initialised tiny `SiglipModel` (vision and text towers), its tokenizer and processor config with `save_pretrained` (`kwargs` to `tiny_siglip_config`)."
+    return _write_tiny(path, seed, lambda: _tiny_siglip(**kwargs))
 
 # %% ../nbs/00a_test_utils.ipynb #f44828ee
 def synthetic_image_folder(path,                          # root to write `train/` and `test/` under
@@ -69,34 +66,4 @@ def synthetic_image_folder(path,                          # root to write `train
         for j in range(n_per_class): img(i).save(path/'train'/c/f'{c}_{j}{ext}')
     (path/'test').mkdir(parents=True, exist_ok=True)
     for j in range(n_test): img(j % len(classes)).save(path/'test'/f'img_{j}{ext}')
-    return path
-
-# %% ../nbs/00a_test_utils.ipynb #8aa76045
-DIGIT_WORDS = 'zero one two three four five six seven eight nine'.split()
-
-def digits_folder(path,                   # root to write `train/`, `test/` and `test_labels.csv` under
-                  test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
-                  n:int|None=None,        # use only the first `n` images (all 1,797 if None)
-                  seed:int=0,             # seed of the train/test split
-                  words:bool=False        # name the classes `zero` ... `nine` instead of `0` ... `9`
-                 )->Path:
-    "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<class>/`, `test/` and `test_labels.csv`."
-    import pandas as pd
-    from sklearn.datasets import load_digits
-    path = Path(path)
-    X, y = load_digits(return_X_y=True)
-    if n is not None: X, y = X[:n], y[:n]
-    imgs = (X.reshape(-1, 8, 8) * 255 / 16).round().astype(np.uint8)
-    idx = np.random.default_rng(seed).permutation(len(y))
-    n_test = int(round(len(y) * test_pct))
-    names = DIGIT_WORDS if words else [str(i) for i in range(10)]
-    rows = []
-    for k,i in enumerate(idx):
-        if k < n_test:
-            fn = path/'test'/f'digit_{i:04d}.png'
-            rows.append((fn.name, names[y[i]]))
-        else: fn = path/'train'/names[y[i]]/f'digit_{i:04d}.png'
-        fn.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(imgs[i]).save(fn)
-    pd.DataFrame(rows, columns=['id', 'label']).to_csv(path/'test_labels.csv', index=False)
     return path

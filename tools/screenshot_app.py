@@ -13,7 +13,7 @@ root = Path(__file__).resolve().parent.parent
 def digits_model(tmp:Path):
     "A best_model trained for one epoch on the digits, and their test folder."
     from clip_nbdev.data import clip_dls
-    from clip_nbdev.test_utils import digits_folder
+    from clip_nbdev.datasets import digits_folder
     from clip_nbdev.learner import clip_learner
     path = digits_folder(tmp/'digits', n=300, words=True)
     learn = clip_learner(clip_dls(path/'train', img_size=32, bs=32, seed=0), 'tiny-pretrained', output_dir=tmp/'run', head_init='zeroshot', lr=1e-3)
