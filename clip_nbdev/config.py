@@ -36,7 +36,7 @@ class DataOpts:
     seed:int=42                 # seed of the split, the head and the augmentation
     ra_magnitude:int=7          # RandAugment magnitude (0-30; 0 turns augmentation off)
     ra_ops:int=2                # RandAugment operations per image
-    flip:Toggle=None             # random horizontal flips of training images (default on; off with --demo: a flipped 2 is not a 2)
+    flip:Toggle=None            # random horizontal flips of training images (default on; off with --demo: a flipped 2 is not a 2)
     crop:float=None             # random resized crops of training images, area from CROP to 1 (default 0.5; 1: off, and off with --demo)
     demo:bool=False             # zero-shot, then fine-tune tiny-pretrained on the built-in handwritten digits (no data or network needed)
 
