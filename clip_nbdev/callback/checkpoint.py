@@ -66,6 +66,7 @@ def load_checkpoint(self:CLIPLearner,
     fname = Path(fname)
     if not fname.exists(): raise UserError(f"no checkpoint '{fname}' to resume from: start the run without resuming")
     ck = torch.load(fname, map_location='cpu', weights_only=False)  # our own file: it holds NumPy and Python random states
+    if 'torch_state' not in ck.get('rng', {}): raise UserError(f"checkpoint '{fname}' was written by an older clip_nbdev (its random states are stored differently): resume it with that version, or start the run again without --resume")
     bare_model(self.model).load_state_dict(ck['model'])
     if ck['opt'] is not None:
         if self.opt is None: self.create_opt()
