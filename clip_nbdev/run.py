@@ -101,9 +101,9 @@ def config_cbs(cfg:RunConfig, out)->list:
 def config_dls(cfg:RunConfig):
     "The `DataLoaders` of a checked `cfg`."
     return rank0_then_others(clip_dls, cfg.image_dir if cfg.train_csv is not None else cfg.train_dir, img_size=cfg.img_size, bs=cfg.batch_size, valid_pct=cfg.valid_pct,
-                       seed=cfg.seed, n_ops=cfg.ra_ops, magnitude=cfg.ra_magnitude, flip=cfg.flip, crop=cfg.crop if cfg.crop < 1 else None,
-                       num_workers=cfg.num_workers, cache_dir=cfg.cache_dir, train_csv=cfg.train_csv, id_col=cfg.id_col, label_col=cfg.label_col,
-                       folds=cfg.folds, fold=cfg.fold or 0)
+                              seed=cfg.seed, n_ops=cfg.ra_ops, magnitude=cfg.ra_magnitude, flip=cfg.flip, crop=cfg.crop if cfg.crop < 1 else None,
+                              num_workers=cfg.num_workers, cache_dir=cfg.cache_dir, train_csv=cfg.train_csv, id_col=cfg.id_col, label_col=cfg.label_col,
+                              folds=cfg.folds, fold=cfg.fold or 0)
 
 # %% ../nbs/05a_run.ipynb #bbce2276
 def config_learner(cfg:RunConfig, dls, out, quiet:bool=False):
