@@ -10,7 +10,6 @@ import argparse, inspect, re, shlex, signal, sys, threading, traceback, warnings
 from pathlib import Path
 from dataclasses import fields
 from typing import Annotated, get_args, get_origin, get_type_hints
-from fastcore.meta import delegates
 from fastcore.script import anno_parser, store_true
 from .core import *
 from .config import *
@@ -114,13 +113,13 @@ def train_parser(prog:str='clip-nbdev-train')->argparse.ArgumentParser:
     return _underscored(p)
 
 # %% ../nbs/06_cli.ipynb #b39ff75d
-@delegates(RunConfig)
 def train(config:str=None,       # a run file (.toml, .yaml or .json) of settings; those given as arguments take precedence
           print_config:str=None, # 'toml', 'yaml' or 'json': print the run file these settings amount to, and stop
           resume:bool=False,     # continue the run in output_dir from its last checkpoint (settings not given are taken from its run.json)
           quiet:bool=False,      # print only warnings, errors and the result
           debug:bool=False,      # show full tracebacks
-          **kwargs)->dict:
+          **kwargs               # the settings: the fields of `RunConfig` (the flags without their --)
+         )->dict:
     "Fine-tune a CLIP vision transformer on a folder of images, as the competition's train.py did."
     cfg = RunConfig(**{**(read_config(config) if config is not None else {}), **kwargs})
     if print_config is not None: print(config_text(cfg, print_config), end=''); return None

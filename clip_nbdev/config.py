@@ -14,9 +14,10 @@ from fastcore.basics import ifnone, patch
 from .core import *
 
 # %% auto #0
-__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'RESUME_FREE', 'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts',
-           'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig', 'size2', 'csv_columns', 'demo_dir', 'check_train_opts',
-           'fold_ids', 'resume_config', 'config_text', 'read_config', 'prepare_run']
+__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'RESUME_FREE', 'DataOpts',
+           'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig', 'size2',
+           'csv_columns', 'demo_dir', 'check_train_opts', 'fold_ids', 'resume_config', 'config_text', 'read_config',
+           'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -46,7 +47,7 @@ class ModelOpts:
     "The backbone, its head and what is done with its weights."
     model_name:str=None         # Hugging Face hub id, local save_pretrained folder, 'tiny' or 'tiny-pretrained' (default openai/clip-vit-large-patch14; tiny-pretrained with --demo)
     head:str='auto'             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
-    head_init:str=None          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default random; zeroshot with --demo)
+    head_init:str=None          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default: the model's: zeroshot for tiny-pretrained, else random)
     llrd:float=None             # layer-wise lr decay, e.g. 0.65 (off by default)
     ema:float=None              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
     label_smoothing:float=0.    # label smoothing of the cross-entropy
@@ -60,7 +61,7 @@ class ScheduleOpts:
     "The batches, epochs and learning rate of the first stage, and the kept model."
     batch_size:int=8            # batch size
     epochs:int=4                # epochs of the first stage
-    lr:float=None               # peak learning rate (default 3e-6; 1e-3 with --demo)
+    lr:float=None               # peak learning rate (default: the model's: 3e-6 as the recipe, 1e-3 for tiny-pretrained, 3e-3 for tiny)
     warmup_pct:float=0.1        # share of each stage's steps spent warming up
     freeze_epochs:int=0         # LP-FT: train the head alone for this many epochs first
     mixup:float=None            # MixUp with this alpha (e.g. 0.4; off by default)
@@ -166,17 +167,19 @@ def csv_columns(train_csv,          # a CSV file of image ids and labels
 # %% ../nbs/00b_config.ipynb #68a79858
 def demo_dir(cfg:RunConfig)->Path: return Path(cfg.output_dir)/'demo_digits'  # where --demo writes the digits
 
+MODEL_DEFAULTS = {'tiny': dict(lr=3e-3, head_init='random'), 'tiny-pretrained': dict(lr=1e-3, head_init='zeroshot')}  # as measured on the digits (the demo)
+RECIPE_DEFAULTS = dict(lr=3e-6, head_init='random')  # the competition's recipe, for ViT-L/14 (and any CLIP or SigLIP checkpoint)
+
 @patch
 def resolved(self:RunConfig)->RunConfig:
-    "This configuration with every `None` that has a default filled in (the recipe's, or the demo's with `demo`)."
+    "This configuration with every `None` that has a default filled in: the model's (`MODEL_DEFAULTS`, else the recipe's) and the data's (the demo's with `demo`)."
     c = self
-    if c.demo:
-        m = ifnone(c.model_name, 'tiny-pretrained')
-        c = replace(c, train_dir=ifnone(c.train_dir, demo_dir(c)/'train'), test_dir=ifnone(c.test_dir, demo_dir(c)/'test'), use_pseudo_labels=True, model_name=m,
-                    img_size=ifnone(c.img_size, (32, 32)), lr=ifnone(c.lr, 3e-3 if m == 'tiny' else 1e-3), flip=ifnone(c.flip, False), crop=ifnone(c.crop, 1.),
-                    head_init=ifnone(c.head_init, 'zeroshot' if m == 'tiny-pretrained' else 'random'))
-    return replace(c, model_name=ifnone(c.model_name, DEFAULT_MODEL), head_init=ifnone(c.head_init, 'random'), img_size=size2(ifnone(c.img_size, (64, 64)), '--img_size'),
-                   lr=ifnone(c.lr, 3e-6), flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs))
+    m = ifnone(c.model_name, 'tiny-pretrained' if c.demo else DEFAULT_MODEL)
+    d = MODEL_DEFAULTS.get(m, dict(RECIPE_DEFAULTS, lr=1e-3) if c.demo else RECIPE_DEFAULTS)
+    if c.demo: c = replace(c, train_dir=ifnone(c.train_dir, demo_dir(c)/'train'), test_dir=ifnone(c.test_dir, demo_dir(c)/'test'), use_pseudo_labels=True,
+                           img_size=ifnone(c.img_size, (32, 32)), flip=ifnone(c.flip, False), crop=ifnone(c.crop, 1.))
+    return replace(c, model_name=m, head_init=ifnone(c.head_init, d['head_init']), lr=ifnone(c.lr, d['lr']), img_size=size2(ifnone(c.img_size, (64, 64)), '--img_size'),
+                   flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs))
 
 # %% ../nbs/00b_config.ipynb #3c6e7905
 def check_train_opts(mixup=None,           # MixUp's alpha, or None

@@ -232,8 +232,8 @@ def _finish(learn:CLIPLearner, compile:bool, precision:str)->CLIPLearner:
 _OPTIONS = ('ema', 'mixup', 'cutmix', 'accum_steps', 'early_stopping')  # the keywords of `clip_learner` that `option_cbs` turns into callbacks
 
 def _run_cbs(output_dir, monitor:str, keep:str, trackers:list, progress)->list:
-    "The callbacks of a run's output: `log.csv` and the best model in `output_dir`, the trackers, one line per epoch where there are no bars."
-    cbs = []
+    "The callbacks of a run's output: `log.csv` and the best model in `output_dir`, the trackers, one line per epoch where there are no bars, a warning for a run that is not learning."
+    cbs = [ChanceWarning()]
     if output_dir is not None:
         output_dir = Path(output_dir); output_dir.mkdir(parents=True, exist_ok=True)
         cbs += [EpochCSVLog(output_dir/'log.csv'), SaveBestModel(output_dir/'best_model', monitor=monitor, keep=keep)]

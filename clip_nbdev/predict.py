@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/predict.html.md"""
 
 # %% ../nbs/05_predict.ipynb #0c39f46b
 from __future__ import annotations
-import re, json, posixpath
+import re, json, posixpath, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -14,12 +14,12 @@ from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import *
-from .data import _eg
+from .data import _eg, _plural
 from .model import *
 from .learner import CLIPLearner
 
 # %% auto #0
-__all__ = ['predict_images', 'predict_folder', 'write_preds_csv', 'check_labels']
+__all__ = ['predict_images', 'predict_folder', 'write_preds_csv', 'fill_unreadable', 'check_labels']
 
 # %% ../nbs/05_predict.ipynb #d7d00a61
 def _autocast(device, precision):
@@ -173,6 +173,28 @@ def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
     with atomic_write(fname) as f: out.to_csv(f, index=False)
     return fname
 
+# %% ../nbs/05_predict.ipynb #0fd814df
+def fill_unreadable(df:pd.DataFrame, # from `predict_folder(keep_unreadable=True)`: an unreadable image's label is empty
+                    fname=None       # the predictions file: the filled rows are listed in `<fname stem>.filled.csv` beside it
+                   )->pd.DataFrame:
+    "`df` with every row labelled: images that could not be read get the most frequent prediction and the mean probabilities, listed in one warning."
+    bad = df.label.isna() | (df.label == '')
+    if not bad.any(): return df
+    ok = df[~bad]
+    if ok.empty: raise UserError(f"none of the {len(df)} test images could be read: there is nothing to predict them from (e.g. {_eg(df.id.tolist())})")
+    counts = ok.label.value_counts()
+    top = sorted(counts[counts == counts.max()].index)[0]
+    df, pc = df.copy(), [k for k in df.columns if k.startswith('prob_')]
+    df.loc[bad, 'label'] = top
+    if pc: df.loc[bad, pc] = ok[pc].mean().values
+    if 'confidence' in df: df.loc[bad, 'confidence'] = np.nan
+    ids, listing = df.id[bad].tolist(), None if fname is None else Path(fname).with_suffix('.filled.csv')
+    if listing is not None:
+        with atomic_write(listing) as o: pd.DataFrame({'id': ids, 'label': top}).to_csv(o, index=False)
+    warnings.warn(f"{_plural(len(ids), 'test image')} could not be read ({_eg(ids)}): {'each has' if len(ids) > 1 else 'it has'} a row labelled '{top}', "
+                  f"the most frequent prediction" + (f" (listed in {listing})" if listing is not None else ''))
+    return df
+
 # %% ../nbs/05_predict.ipynb #675b4e43
 def _label_names(labels)->list:
     if isinstance(labels, (str, Path)): labels = [labels]
@@ -213,10 +235,11 @@ def export_preds(self:CLIPLearner,
                  bs:int|None=None,         # batch size (default: twice the training batch size)
                  **kwargs                  # passed to `write_preds_csv` (e.g. `id_col`, `extra`, `sample_submission`)
                 )->pd.DataFrame:
-    "Predict every image under `test_dir` with the current model and write them as a CSV."
+    "Predict every image under `test_dir` with the current model (an unreadable one gets the most frequent prediction, see `fill_unreadable`) and write them as a CSV."
     m = self.model
     m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(self.dls.mean), std=list(self.dls.std))
-    df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache)
+    df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache, keep_unreadable=True)
     if fname is None and self.output_dir is not None: fname = self.output_dir/'predictions.csv'
+    df = fill_unreadable(df, fname)  # every image gets a row
     if fname is not None: write_preds_csv(df, fname, **kwargs)
     return df

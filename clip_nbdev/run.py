@@ -71,7 +71,7 @@ def mark_completed(d):
 
 # %% ../nbs/05a_run.ipynb #7b0e8867
 OUTPUTS = ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth',
-           'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo')  # what --overwrite clears
+           'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo', 'predictions.filled.csv', 'zeroshot_predictions.filled.csv')  # what --overwrite clears
 
 def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None):
     "Clear what `cfg.overwrite` replaces in `out`; write `out/run.json` (or add this resumption to it)."
@@ -346,7 +346,7 @@ def fit(self:KFold)->dict|None:
 @patch
 def assemble(self:KFold, t0:float=None)->dict:
     "oof.csv, the folds' mean predictions (predictions.csv), summary.json, the report and run.json's completion of a run whose folds are all complete."
-    from clip_nbdev.predict import predict_folder, write_preds_csv, _natural_order
+    from clip_nbdev.predict import predict_folder, write_preds_csv, fill_unreadable, _natural_order
     cfg, K, out, t0 = self.cfg, self.K, self.out, ifnone(t0, self.t0)
     subs = [json.loads((self.fold_dir(i)/'summary.json').read_text()) for i in range(K)]
     oof = _natural_order(pd.concat([pd.read_csv(self.fold_dir(i)/'oof.csv', dtype={'id': str, 'label': str, 'pred': str}) for i in range(K)], ignore_index=True))
@@ -358,7 +358,8 @@ def assemble(self:KFold, t0:float=None)->dict:
              classes=subs[0]['classes'], model_name=subs[0]['model_name'], img_size=subs[0]['img_size'], pseudo_labels_added=sum(r['pseudo_labels_added'] for r in subs),
              folds_wall_time_s=round(sum(r['wall_time_s'] for r in subs), 2))
     if cfg.test_dir is not None:
-        preds = predict_folder([self.fold_dir(i)/'best_model' for i in range(K)], cfg.test_dir, bs=cfg.batch_size * 2, tta=cfg.tta, precision=cfg.precision)
+        preds = fill_unreadable(predict_folder([self.fold_dir(i)/'best_model' for i in range(K)], cfg.test_dir, bs=cfg.batch_size * 2, tta=cfg.tta, precision=cfg.precision,
+                                               keep_unreadable=True), out/'predictions.csv')
         write_preds_csv(preds, out/'predictions.csv', sample_submission=cfg.sample_submission)
         s['n_predictions'] = len(preds)
         if cfg.demo: s['test_accuracy'], s['fold_test_accuracy_mean'] = heldout_accuracy(preds, cfg.test_dir), float(np.mean([r['test_accuracy'] for r in subs]))
@@ -378,9 +379,12 @@ def train_run(cfg:RunConfig,      # the run's settings
               command:str=None    # the command line that started the run, for run.json
              )->dict|None:
     "Train the run `cfg` describes, the folds of a k-fold run included: rank 0's summary."
-    t0 = time.time()
+    t0, unset = time.time(), [k for k in ('lr', 'head_init') if getattr(cfg, k) is None]
     cfg, done = prepare_run(cfg, resume)
     if done is not None: return done
+    if 'lr' in unset and not (resume or quiet or rank_distrib()):  # say what was chosen for the user
+        print(f"{' and '.join(f'{k} {getattr(cfg, k)}' for k in unset)}: the settings for {cfg.model_name}" + ('' if cfg.model_name in MODEL_DEFAULTS else " (the competition's recipe)")
+              + f"; pass {' or '.join('--' + k for k in unset)} to change {'them' if len(unset) > 1 else 'it'}", flush=True)
     n = check_data(cfg)
     world = join_process_group()
     if cfg.folds is not None: return KFold(cfg, world, resume, quiet, command, n).fit()
@@ -403,7 +407,7 @@ def predict_run(model_path, test_dir, output='predictions.csv', bs:int=64, img_s
     "Predict `test_dir` with the saved model(s) `model_path` into the CSV `output` (see `clip-nbdev-predict` for each argument): the predictions, on rank 0."
     from clip_nbdev.data import ImageCache
     from clip_nbdev.model import load_clip_model
-    from clip_nbdev.predict import check_labels, predict_folder, write_preds_csv
+    from clip_nbdev.predict import check_labels, predict_folder, write_preds_csv, fill_unreadable
     if img_size is not None: img_size = size2(img_size, '--img_size')
     check_folder(test_dir, '--test_dir')
     paths = [model_path] if isinstance(model_path, (str, Path)) else list(model_path)
@@ -413,8 +417,9 @@ def predict_run(model_path, test_dir, output='predictions.csv', bs:int=64, img_s
     world, rank, t = join_process_group(), rank_distrib(), time.time()  # several processes: each predicts every world-th image
     device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))) if world > 1 and torch.cuda.is_available() else None
     df = predict_folder(models if len(models) > 1 else models[0], test_dir, bs=bs, img_size=img_size, tta=tta, probs=probs, precision=precision, cache=cache,
-                        device=device, shard=(rank, world) if world > 1 else None)
+                        device=device, shard=(rank, world) if world > 1 else None, keep_unreadable=True)
     if world > 1 and (df := _gather_preds(df, world)) is None: return None  # rank 0 writes the file
+    df = fill_unreadable(df, output)  # every image gets a row: a submission needs them all
     write_preds_csv(df, output, id_col=id_col, label_col=label_col, extra=[c for c in df.columns if c.startswith('prob_')], id_stem=id_stem, sample_submission=sample_submission)
     secs = time.time() - t
     print(f"{len(df)} predictions" + (f" (the mean of {len(paths)} models)" if len(paths) > 1 else '') + (f" by {world} processes" if world > 1 else '')

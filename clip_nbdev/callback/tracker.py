@@ -7,6 +7,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/callback.tracker.html.md"""
 # %% ../../nbs/04c_callback.tracker.ipynb #03ad1a0a
 from __future__ import annotations
 from pathlib import Path
+import warnings
 import numpy as np
 from fastcore.all import *
 from fastai.basics import *
@@ -15,7 +16,7 @@ from ..core import *
 from ..model import *
 
 # %% auto #0
-__all__ = ['TrainedEpochCallback', 'check_keep', 'SaveBestModel', 'EarlyStopping']
+__all__ = ['TrainedEpochCallback', 'check_keep', 'SaveBestModel', 'chance_message', 'ChanceWarning', 'EarlyStopping']
 
 # %% ../../nbs/04c_callback.tracker.ipynb #9030b568
 class TrainedEpochCallback(Callback):
@@ -66,6 +67,26 @@ class SaveBestModel(TrackerCallback):
             self.best, self.best_loss = val, loss
             if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=self.dls.img_size)
             self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
+
+# %% ../../nbs/04c_callback.tracker.ipynb #a14de027
+def chance_message(acc:float, # the validation accuracy after the first epoch
+                   n:int      # the number of classes
+                  )->str|None:
+    "The warning for an accuracy at or below chance (one over `n`), or None."
+    if acc > 1 / n + 1e-9: return None
+    return (f"validation accuracy {acc:.4f} after the first epoch is at or below chance (1/{n} = {1 / n:.4f}): the run is not learning; the usual causes are "
+            "a learning rate too low or too high for this model, a random head where head_init='zeroshot' starts from CLIP's own classifier, or frozen layers")
+
+class ChanceWarning(Callback):
+    "Warn once, after the first epoch a learner trains, if its validation accuracy is at or below chance."
+    order = Recorder.order + 1  # after the epoch's metrics are recorded
+    def __init__(self): self.done = False  # once per learner: a recipe's stages are several fits
+    def after_epoch(self):
+        names, log = list(self.recorder.metric_names), list(self.recorder.log)  # the epoch's row, as printed
+        if self.done or 'accuracy' not in names or len(log) != len(names): return  # (an epoch without validation has no accuracy)
+        self.done = True
+        msg = chance_message(float(log[names.index('accuracy')]), len(self.dls.vocab))
+        if msg is not None: warnings.warn(msg)
 
 # %% ../../nbs/04c_callback.tracker.ipynb #56ddd6a8
 class EarlyStopping(EarlyStoppingCallback):
