@@ -123,10 +123,10 @@ def train(config:str=None,       # a run file (.toml, .yaml or .json) of setting
     "Fine-tune a CLIP vision transformer on a folder of images, as the competition's train.py did."
     cfg = RunConfig(**{**(read_config(config) if config is not None else {}), **kwargs})
     if print_config is not None: print(config_text(cfg, print_config), end=''); return None
-    cfg, done = prepare_run(cfg, resume)  # every check that needs no image, before torch is imported
+    _, done = prepare_run(cfg, resume)  # every check that needs no image, before torch is imported
     if done is not None: return done
     from clip_nbdev.run import train_run
-    return train_run(cfg, resume=resume, quiet=quiet, command=_command() if is_cli_run() else None)
+    return train_run(cfg, resume=resume, quiet=quiet, command=_command() if is_cli_run() else None)  # (it says which defaults it chose)
 
 # %% ../nbs/06_cli.ipynb #c894edfa
 def is_cli_run()->bool:
