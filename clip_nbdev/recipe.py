@@ -12,7 +12,6 @@ import pandas as pd, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
-from fastai.distributed import DistributedDL
 from .core import *
 from .learner import *
 from .callback.tracker import *

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.all import *
-from transformers import CLIPModel, SiglipModel, AutoTokenizer, AutoConfig
+from transformers import CLIPModel, SiglipModel, AutoTokenizer
 from .core import *
 from .model import *
 
