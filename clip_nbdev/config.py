@@ -14,10 +14,10 @@ from fastcore.basics import ifnone, patch
 from .core import *
 
 # %% auto #0
-__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'RESUME_FREE', 'DataOpts',
-           'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig', 'size2',
-           'csv_columns', 'demo_dir', 'check_train_opts', 'fold_ids', 'resume_config', 'config_text', 'read_config',
-           'prepare_run']
+__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'METRICS', 'RESUME_FREE',
+           'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig',
+           'size2', 'csv_columns', 'demo_dir', 'check_train_opts', 'check_metric', 'fold_ids', 'resume_config',
+           'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -67,7 +67,7 @@ class ScheduleOpts:
     mixup:float=None            # MixUp with this alpha (e.g. 0.4; off by default)
     cutmix:float=None           # CutMix with this alpha (e.g. 1.0; off by default)
     accum_steps:int=1           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
-    early_stopping:int=None     # end a stage after this many epochs without a better validation accuracy (the best model is kept)
+    early_stopping:int=None     # end a stage after this many epochs without a better --metric (the best model is kept)
     keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best' # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
 
 # %% ../nbs/00b_config.ipynb #b5328a55
@@ -93,6 +93,7 @@ class KFoldOpts:
     "k-fold cross-validation."
     folds:int=None              # k-fold cross-validation: train the recipe once per fold into output_dir/fold_<i>/, write oof.csv and the folds' mean predictions
     fold:int=None               # with --folds: train this fold alone (0 ... folds-1; e.g. one per GPU or machine)
+    pseudo_from:Annotated[str, "whose predictions", dict(choices=['ensemble', 'fold'])]='ensemble' # with --folds and --use_pseudo_labels: each fold's pseudo-labels come from the folds' mean prediction (ensemble; the other folds' models have trained on this fold's validation images, so its out-of-fold score can be optimistic) or from the fold's own model (fold: no leak)
 
 # %% ../nbs/00b_config.ipynb #ca77c706
 @dataclass
@@ -100,6 +101,7 @@ class OutputOpts:
     "Where the run writes, and what it logs."
     output_dir:str='output'     # where best_model/, log.csv, summary.json and predictions.csv go
     overwrite:bool=False        # replace a model already in output_dir
+    probs:bool=False            # predictions.csv as one probability column per class instead of a label (for log-loss), in --sample_submission's column order when given
     log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
 
 # %% ../nbs/00b_config.ipynb #1d5e4e8d
@@ -205,6 +207,19 @@ def check_train_opts(mixup=None,           # MixUp's alpha, or None
     other = 'accum_steps' if accum_steps > 1 else mix
     if cuda_graph and other: raise UserError(f"{n('cuda_graph')} replays one whole captured step and cannot be combined with {n(other)}: drop one of them")
 
+# %% ../nbs/00b_config.ipynb #d6aa3ebc
+METRICS = dict(accuracy='the share of images predicted right', balanced_accuracy='the mean recall of the classes (accuracy that weighs every class alike)',
+               f1_macro='the mean F1 score of the classes', f1_weighted='the F1 score of the classes weighed by their images', logloss='the cross-entropy of the predicted probabilities (lower is better)',
+               qwk="Cohen's kappa with quadratic weights (ordered classes: numeric names by value, others in their order)", topk='top<k>: the share of images whose class is among the k most probable, e.g. top5')
+
+def check_metric(name:str,    # a metric's name: one of `METRICS`, or top<k>
+                 flag:str='metric' # how the error names it
+                )->str:
+    "`name` if it names a metric this library computes; else a one-line `UserError` listing them."
+    import re
+    if name in METRICS and name != 'topk' or re.fullmatch(r'top[1-9][0-9]*', str(name)): return name
+    raise UserError(f"{flag} {name!r} is not a metric this library computes: pass one of {', '.join(k for k in METRICS if k != 'topk')} or top<k> (e.g. top5); from Python, clip_learner takes any fastai metric")
+
 # %% ../nbs/00b_config.ipynb #89089d68
 def fold_ids(cfg:RunConfig)->list:
     "The folds this run trains: `cfg.fold` alone, or all of them."
@@ -228,6 +243,8 @@ def check_flags(self:RunConfig):
     if (c.wise_alpha is not None or c.wise_search) and c.head_init != 'zeroshot': raise UserError("--wise_alpha and --wise_search need --head_init zeroshot")
     if c.use_pseudo_labels and c.test_dir is None: raise UserError("--use_pseudo_labels needs --test_dir, the folder of unlabelled images")
     if c.sample_submission is not None and c.test_dir is None: raise UserError("--sample_submission is the form of predictions.csv: add --test_dir, the images to predict")
+    if c.probs and c.test_dir is None: raise UserError("--probs is the form of predictions.csv: add --test_dir, the images to predict")
+    if c.pseudo_from != 'ensemble' and not (c.folds and c.use_pseudo_labels): raise UserError("--pseudo_from chooses where a k-fold run's pseudo-labels come from: add --folds and --use_pseudo_labels, or drop it")
 
 # %% ../nbs/00b_config.ipynb #338df552
 @patch
@@ -243,6 +260,7 @@ def check_values(self:RunConfig):
         if not 0 < getattr(c, k) <= 1: raise UserError(f"--{k} must be in (0, 1], got {getattr(c, k)}")
     if c.ssl_lambda < 0: raise UserError(f"--ssl_lambda must be at least 0, got {c.ssl_lambda}")
     if c.wise_alpha is not None and not 0 <= c.wise_alpha <= 1: raise UserError(f"--wise_alpha must be between 0 and 1, got {c.wise_alpha}")
+    check_metric(c.metric, '--metric')
 
 # %% ../nbs/00b_config.ipynb #31ea4601
 @patch

@@ -151,24 +151,38 @@ def _sample_rows(ids:list, sample_submission)->tuple:
     if miss: raise UserError(f"{what}: {len(miss)} of its {len(sid)} ids have no prediction (e.g. {_eg(miss)}): predict the folder the sample was made for, or drop sample_submission")
     more = [ids[j] for j, k in enumerate(form) if k not in want]
     if more: raise UserError(f"{what}: {len(more)} of the {len(ids)} predictions are not among its ids (e.g. {_eg(more)}): predict the folder the sample was made for, or drop sample_submission")
-    return s.columns[0], s.columns[1], sid, [pos[k] for k in sid]
+    return s.columns[0], s.columns[1], sid, [pos[k] for k in sid], list(s.columns)
 
 # %% ../nbs/05_predict.ipynb #966ff9a3
+def _prob_cols(df:pd.DataFrame, sample_cols=None, what='')->list:
+    "The classes of the probability columns of `df`, in the order of the sample submission's columns after its id (`sample_cols`) when given."
+    classes = [c[5:] for c in df.columns if c.startswith('prob_')]
+    if not classes: raise UserError("the predictions have no probabilities to write: predict them with probs=True")
+    if sample_cols is None: return classes
+    want = [str(c) for c in sample_cols[1:]]
+    if sorted(want) != sorted(classes):
+        raise UserError(f"{what}: its columns after the id ({_eg(want)}) are not the model's classes ({_eg(classes)}): pass the sample of a submission of probabilities, or write labels")
+    return want
+
 def write_preds_csv(df:pd.DataFrame,      # from `predict_folder`
                     fname,                # the CSV file to write
                     id_col:str='id',      # name of the id column in the file
                     label_col:str='label', # name of the label column in the file
                     extra:list=(),        # other columns of `df` to write (e.g. 'confidence', or the probabilities)
                     id_stem:bool=False,   # write ids without their file extension
-                    sample_submission=None # a Kaggle sample_submission.csv: its column names, id form (with or without extension) and row order replace `id_col`, `label_col` and `id_stem`
+                    sample_submission=None, # a Kaggle sample_submission.csv: its column names, id form (with or without extension) and row order replace `id_col`, `label_col` and `id_stem`
+                    probs:bool=False      # write one probability column per class, named by the class (in the sample's column order), instead of the label: a log-loss submission
                    )->Path:
     "Write predictions `df` to `fname` as a CSV (Kaggle's `id,label` by default, or the form of `sample_submission`), atomically."
     fname = Path(fname)
     missing = [c for c in extra if c not in df.columns]
     if missing: raise UserError(f"no column {', '.join(missing)} in the predictions: choose among {', '.join(df.columns)}")
-    ids, rows = [_no_ext(i) for i in df['id']] if id_stem else df['id'].tolist(), list(range(len(df)))
-    if sample_submission is not None: id_col, label_col, ids, rows = _sample_rows(df['id'].tolist(), sample_submission)
-    out = pd.DataFrame({id_col: ids, label_col: df['label'].values[rows]})
+    ids, rows, cols = [_no_ext(i) for i in df['id']] if id_stem else df['id'].tolist(), list(range(len(df))), None
+    if sample_submission is not None: id_col, label_col, ids, rows, cols = _sample_rows(df['id'].tolist(), sample_submission)
+    if probs:
+        out = pd.DataFrame({id_col: ids})
+        for c in _prob_cols(df, cols, f"sample_submission '{sample_submission}'"): out[c] = df[f'prob_{c}'].values[rows]
+    else: out = pd.DataFrame({id_col: ids, label_col: df['label'].values[rows]})
     for c in extra: out[c] = df[c].values[rows]
     with atomic_write(fname) as f: out.to_csv(f, index=False)
     return fname
@@ -238,7 +252,8 @@ def export_preds(self:CLIPLearner,
     "Predict every image under `test_dir` with the current model (an unreadable one gets the most frequent prediction, see `fill_unreadable`) and write them as a CSV."
     m = self.model
     m.vocab, m.preprocess = list(self.dls.vocab), dict(img_size=list(self.dls.img_size), mean=list(self.dls.mean), std=list(self.dls.std))
-    df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache, keep_unreadable=True)
+    df = predict_folder(m, test_dir, bs=ifnone(bs, self.dls.bs * 2), tta=tta, device=self.dls.device, precision=self.precision, cache=self.dls.cache, keep_unreadable=True,
+                        probs=kwargs.get('probs', False))
     if fname is None and self.output_dir is not None: fname = self.output_dir/'predictions.csv'
     df = fill_unreadable(df, fname)  # every image gets a row
     if fname is not None: write_preds_csv(df, fname, **kwargs)
