@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ec15b55
 from __future__ import annotations
-import os, sys, json, socket, time, warnings, tempfile, importlib.util
+import os, sys, json, socket, time, warnings, tempfile, errno, shutil, importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +14,7 @@ if TYPE_CHECKING: import torch
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'need', 'resolve_precision', 'quiet_hf', 'seed_everything',
-           'show_bars', 'best_device', 'atomic_write', 'folder_lock', 'bare_model']
+           'show_bars', 'best_device', 'exclusive_temp', 'atomic_write', 'own_text', 'folder_lock', 'bare_model']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
@@ -86,21 +86,38 @@ def _umask()->int:
     m = os.umask(0o022); os.umask(m)
     return m
 
+def exclusive_temp(fname,             # the file the temporary one will replace (its folder is created)
+                   suffix:str='.tmp'  # the end of the temporary name
+                  )->tuple:
+    "`(fd, path)` of a new hidden file beside `fname`, created exclusively (`mkstemp`: never an existing file, never through a link), with the mode `open()` would give it."
+    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmpf = tempfile.mkstemp(prefix=f'.{fname.name}.', suffix=suffix, dir=fname.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private (0600)
+    return fd, Path(tmpf)
+
 @contextmanager
 def atomic_write(fname,        # the file to write (its folder is created)
                  mode:str='w'  # 'w' for text, 'wb' for bytes
                 ):
-    "Open a temporary file next to `fname`; when the block ends without an error it replaces `fname` in one step (with the mode `open()` would give it)."
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmpf = tempfile.mkstemp(prefix=f'.{fname.name}.', suffix='.tmp', dir=fname.parent)
+    "Write to a new temporary file next to `fname` (`exclusive_temp`); when the block ends without an error it replaces `fname` in one `os.replace` (a link at `fname` is replaced, never followed)."
+    fd, tmpf = exclusive_temp(fname)
     try:
-        os.chmod(tmpf, 0o666 & ~_umask())  # mkstemp makes it private (0600)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
         os.replace(tmpf, fname)
     finally:
-        if os.path.exists(tmpf): os.remove(tmpf)
+        if os.path.lexists(tmpf): os.remove(tmpf)
+
+# %% ../nbs/00_core.ipynb #b0196d2a
+def own_text(fname)->str|None:
+    "The text of the file `fname`; None where there is none or it is a symbolic link (never followed)."
+    try: fd = os.open(fname, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    except (FileNotFoundError, NotADirectoryError): return None
+    except OSError as e:
+        if os.path.islink(fname): return None  # ELOOP: a symbolic link
+        raise
+    with os.fdopen(fd, encoding='utf-8') as f: return f.read()
 
 # %% ../nbs/00_core.ipynb #a360f1d3
 def _pid_alive(pid:int)->bool:
@@ -110,14 +127,32 @@ def _pid_alive(pid:int)->bool:
     return True
 
 # %% ../nbs/00_core.ipynb #3dd72e21
-def _lock_holder(f:Path)->dict:
-    "The pid, host and start time written into the lock file `f` ({} if there is none)."
-    try: return json.loads(f.read_text()) or {}
-    except (OSError, ValueError): return {}
+def _lock_holder(f:Path)->dict|None:
+    "The pid, host and start time written into the lock file `f`: {} if there is none, None if it is empty or unreadable (a run that died while writing it)."
+    try: d = json.loads(own_text(f) or '')
+    except FileNotFoundError: return {}
+    except (OSError, ValueError): return None if os.path.lexists(f) else {}
+    return d if isinstance(d, dict) and {'pid', 'host'} <= set(d) else None
 
-def _in_use(path, what, old:dict)->UserError:
-    return UserError(f"{what} '{path}' is in use by process {old.get('pid', '?')} on {old.get('host', '?')} (since {old.get('since', '?')}): "
-                     f"wait for it to finish, or pass another {what}")
+def _in_use(path, what, old:dict|None, clear:bool=False)->UserError:
+    who = f"process {old.get('pid', '?')} on {old.get('host', '?')} (since {old.get('since', '?')})" if old else 'another process'
+    hint = f"; if no run is using it (its process died on another host, or the pid was reused), delete '{Path(path)/'.lock'}'" if clear else ''
+    return UserError(f"{what} '{path}' is in use by {who}: wait for it to finish, or pass another {what}{hint}")
+
+def _write_holder(f:Path, me:dict, path, what):
+    "Write the holder `me` into the lock file `f` in one write; if that fails (a full disk), remove `f` and raise a one-line `UserError`."
+    data = json.dumps(me).encode()
+    try:
+        fd = os.open(f, os.O_WRONLY | getattr(os, 'O_NOFOLLOW', 0))
+        try:
+            os.ftruncate(fd, 0)
+            if os.write(fd, data) != len(data): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a short write: the disk is full
+            os.fsync(fd)
+        finally: os.close(fd)
+    except OSError as e:
+        f.unlink(missing_ok=True)  # complete or absent
+        free = f" ({shutil.disk_usage(path).free/2**20:.0f} MiB free)" if e.errno == errno.ENOSPC else ''
+        raise UserError(f"{what} '{path}': cannot write its lock file '{f}': {e.strerror or e}{free}: free some space, or pass another {what}") from None
 
 # %% ../nbs/00_core.ipynb #cd2fdd16
 @contextmanager
@@ -128,17 +163,19 @@ def folder_lock(path,              # the folder to lock (created if needed)
     from filelock import FileLock, Timeout
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     f, me = path/'.lock', dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'))
-    lock = FileLock(f, timeout=0)
+    lock, existed = FileLock(f, timeout=0), os.path.lexists(f)
     try: lock.acquire()
     except Timeout: raise _in_use(path, what, _lock_holder(f)) from None
     old = _lock_holder(f)
     if old and (old.get('host') != me['host'] or _pid_alive(int(old.get('pid', -1)))):
-        lock.release(); raise _in_use(path, what, old)
+        lock.release(); raise _in_use(path, what, old, clear=True)
     if old: warnings.warn(f"{what} '{path}': taking over the lock of process {old.get('pid')}, which is no longer running")
-    f.write_text(json.dumps(me))
+    elif old is None and existed: warnings.warn(f"{what} '{path}': taking over its lock file, which was empty or unreadable (a run that died while writing it, or a full disk)")
+    try: _write_holder(f, me, path, what)
+    except BaseException: lock.release(); raise
     try: yield path
     finally:
-        if _lock_holder(f).get('pid') == me['pid']: f.unlink(missing_ok=True)
+        if (_lock_holder(f) or {}).get('pid') == me['pid']: f.unlink(missing_ok=True)
         lock.release()
 
 # %% ../nbs/00_core.ipynb #3c0a9379
