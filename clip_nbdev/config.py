@@ -68,7 +68,8 @@ class ScheduleOpts:
     cutmix:float=None           # CutMix with this alpha (e.g. 1.0; off by default)
     accum_steps:int=1           # gradient accumulation: one optimizer step per this many batches (batch 8 x 4 steps acts as batch 32)
     early_stopping:int=None     # end a stage after this many epochs without a better --metric (the best model is kept)
-    keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best' # the model kept and used for predictions: best (validation accuracy; ties: lower validation loss, then the later epoch) or last
+    keep:Annotated[str, "which model", dict(choices=['best', 'last'])]='best' # the model kept and used for predictions: best (by --metric; ties: lower validation loss, then the later epoch) or last
+    metric:str='accuracy'       # the validation metric that picks the kept model, drives --early_stopping and scores a k-fold run out of fold: accuracy, balanced_accuracy, f1_macro, f1_weighted, logloss, qwk (quadratic-weighted kappa) or top<k> (e.g. top5)
 
 # %% ../nbs/00b_config.ipynb #b5328a55
 @dataclass
@@ -207,7 +208,7 @@ def check_train_opts(mixup=None,           # MixUp's alpha, or None
     other = 'accum_steps' if accum_steps > 1 else mix
     if cuda_graph and other: raise UserError(f"{n('cuda_graph')} replays one whole captured step and cannot be combined with {n(other)}: drop one of them")
 
-# %% ../nbs/00b_config.ipynb #d6aa3ebc
+# %% ../nbs/00b_config.ipynb #b296c0b6
 METRICS = dict(accuracy='the share of images predicted right', balanced_accuracy='the mean recall of the classes (accuracy that weighs every class alike)',
                f1_macro='the mean F1 score of the classes', f1_weighted='the F1 score of the classes weighed by their images', logloss='the cross-entropy of the predicted probabilities (lower is better)',
                qwk="Cohen's kappa with quadratic weights (ordered classes: numeric names by value, others in their order)", topk='top<k>: the share of images whose class is among the k most probable, e.g. top5')
