@@ -7,7 +7,8 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/callback.checkpoint.html.md"""
 # %% ../../nbs/04f_callback.checkpoint.ipynb #6a3670dd
 from __future__ import annotations
 from pathlib import Path
-import torch
+import pickle, zipfile
+import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastai.distributed import DistributedDL
@@ -27,6 +28,21 @@ def _train_rng(dls):
     dl = dls.train
     return (dl.dl if isinstance(dl, DistributedDL) else dl).rng
 
+def _plain(o):
+    "`o` as tensors and plain data only (what `torch.load(weights_only=True)` loads): NumPy arrays and scalars, fastai's tensor classes, fastcore's `L` and paths converted."
+    if isinstance(o, torch.Tensor): return o if type(o) in (torch.Tensor, nn.Parameter) else o.as_subclass(torch.Tensor)
+    if isinstance(o, np.ndarray): return torch.from_numpy(o.copy())
+    if isinstance(o, np.generic): return o.item()
+    if isinstance(o, Path): return str(o)
+    if isinstance(o, dict): return {k: _plain(v) for k,v in o.items()}
+    if isinstance(o, (list, L)): return [_plain(v) for v in o]
+    if isinstance(o, tuple): return tuple(_plain(v) for v in o)
+    return o
+
+# %% ../../nbs/04f_callback.checkpoint.ipynb #6fda79dc
+def _np_state_plain(st:tuple)->tuple: return (st[0], st[1].tolist(), *st[2:])  # NumPy's (name, uint32 array, pos, has_gauss, cached)
+def _np_state_back(st)->tuple: return (st[0], np.asarray(st[1], dtype=np.uint32), *st[2:])
+
 # %% ../../nbs/04f_callback.checkpoint.ipynb #efceecaa
 @patch
 def save_checkpoint(self:CLIPLearner,
@@ -34,10 +50,11 @@ def save_checkpoint(self:CLIPLearner,
                     epoch:int,       # epochs of the current fit finished
                     n_epoch:int      # epochs of the current fit
                    )->Path:
-    "Write what `load_checkpoint` needs to continue this run after `epoch` epochs of the current stage."
+    "Write what `load_checkpoint` needs to continue this run after `epoch` epochs of the current stage (tensors and plain data only)."
     best, ema, log = first(self.cbs, risinstance(SaveBestModel)), first(self.cbs, risinstance(EMA)), first(self.cbs, risinstance(EpochCSVLog))
     stop = first(self.cbs, risinstance(EarlyStopping))
     rng = get_random_states(); rng['dl'] = _train_rng(self.dls).getstate()
+    rng['numpy_state'] = _np_state_plain(rng['numpy_state'])
     sl = self.recorder.smooth_loss
     rng['smooth_loss'] = (sl.count, sl.val.clone())
     ck = dict(model=bare_model(self.model).state_dict(), opt=self.opt.state_dict() if self.opt is not None else None,
@@ -46,7 +63,7 @@ def save_checkpoint(self:CLIPLearner,
               best=dict(best=best.best, best_epoch=best.best_epoch, best_stage=best.best_stage, best_loss=best.best_loss, why=best.why) if best is not None else None,
               ema=ema.averaged.state_dict() if ema is not None and ema.averaged is not None else None,
               log_rows=log.n_rows() if log is not None else None, early=stop.state() if stop is not None else None)
-    with atomic_write(fname, 'wb') as f: torch.save(ck, f)
+    with atomic_write(fname, 'wb') as f: torch.save(_plain(ck), f)
     return Path(fname)
 
 # %% ../../nbs/04f_callback.checkpoint.ipynb #0466cf3d
@@ -57,6 +74,18 @@ class TrainCheckpoint(TrainedEpochCallback):
     def after_trained_epoch(self):
         if not rank_distrib(): self.learn.save_checkpoint(self.fname, self.epoch + 1, self.n_epoch)
 
+# %% ../../nbs/04f_callback.checkpoint.ipynb #5127ccea
+def _read_checkpoint(fname:Path)->dict:
+    "The checkpoint in `fname`, loaded with `weights_only=True` (nothing in it runs); a one-line `UserError` when it cannot be."
+    redo, bad = "delete it and start the run again without --resume", f"checkpoint '{fname}' is truncated or corrupt, or not a checkpoint"
+    if not zipfile.is_zipfile(fname): raise UserError(f"{bad} (not a zip archive, as torch.save writes): {redo}")  # never unpickled
+    try: ck = torch.load(fname, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError: raise UserError(f"checkpoint '{fname}' holds more than tensors and plain data (written by an older clip_nbdev, or not by clip_nbdev): it was not loaded, since loading it could run code; resume it with the version that wrote it, or {redo}") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as e: raise UserError(f"{bad} ({str(e).splitlines()[0] if str(e) else type(e).__name__}): {redo}") from None
+    if not isinstance(ck, dict) or 'torch_state' not in ck.get('rng', {}): raise UserError(f"checkpoint '{fname}' was written by an older clip_nbdev (its random states are stored differently): resume it with that version, or start the run again without --resume")
+    ck['rng']['numpy_state'] = _np_state_back(ck['rng']['numpy_state'])
+    return ck
+
 # %% ../../nbs/04f_callback.checkpoint.ipynb #83a107b0
 @patch
 def load_checkpoint(self:CLIPLearner,
@@ -65,8 +94,7 @@ def load_checkpoint(self:CLIPLearner,
     "Load the checkpoint `fname` into this learner; return it (stage, epoch, n_epoch, rng, stage_state)."
     fname = Path(fname)
     if not fname.exists(): raise UserError(f"no checkpoint '{fname}' to resume from: start the run without resuming")
-    ck = torch.load(fname, map_location='cpu', weights_only=False)  # our own file: it holds NumPy and Python random states
-    if 'torch_state' not in ck.get('rng', {}): raise UserError(f"checkpoint '{fname}' was written by an older clip_nbdev (its random states are stored differently): resume it with that version, or start the run again without --resume")
+    ck = _read_checkpoint(fname)
     bare_model(self.model).load_state_dict(ck['model'])
     if ck['opt'] is not None:
         if self.opt is None: self.create_opt()
