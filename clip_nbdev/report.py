@@ -19,7 +19,8 @@ from .callback.log import *
 from .predict import predict_images
 
 # %% auto #0
-__all__ = ['stage_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report']
+__all__ = ['stage_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report',
+           'write_kfold_report']
 
 # %% ../nbs/08_report.ipynb #bd07bd65
 def stage_spans(stages # the stage of each epoch (or step), in order: such as log.csv's `stage` column
@@ -170,7 +171,7 @@ def _plot_pseudo(pl:pd.DataFrame, max_classes:int=30)->tuple:
     ax = fig.subplots()
     bottom = np.zeros(len(tab))
     for i, r in enumerate(tab.columns):
-        ax.bar(range(len(tab)), tab[r], bottom=bottom, label=f'round {r}', color=_COLORS[i % len(_COLORS)]); bottom += tab[r].values
+        ax.bar(range(len(tab)), tab[r], bottom=bottom, label=str(r) if str(r).startswith('fold') else f'round {r}', color=_COLORS[i % len(_COLORS)]); bottom += tab[r].values
     ax.set_xticks(range(len(tab)), [str(o)[:18] for o in tab.index], rotation=90 if len(tab) > 12 else 0, fontsize=8)
     ax.set_ylabel('images added'); ax.legend(fontsize=8)
     ax.set_title('pseudo-labels added per class' + note, fontsize=10)
@@ -242,7 +243,8 @@ def _header(summary:dict, run:dict, log, learn, spans)->str:
     n_tr, n_va = s.get('n_train', len(learn.dls.train_ds) if learn is not None else None), s.get('n_valid', len(learn.dls.valid_ds) if learn is not None else None)
     if n_tr is not None: rows.append(('images', f'{n_tr} training, {n_va} validation'))
     if spans: rows.append(('stages', ', '.join(f'{n} ({b - a + 1} epoch{"s" * (b > a)})' for n, a, b in spans)))
-    if 'best_accuracy' in s: rows.append(('best validation accuracy', f"{s['best_accuracy']:.4f}" + (f" (stage {s.get('best_stage')}, epoch {s.get('best_epoch')})" if s.get('best_stage') else '')))
+    if s.get('metric', 'accuracy') != 'accuracy' and s.get('best_score') is not None: rows.append((f"best validation {s['metric']}", f"{s['best_score']:.4f}"))
+    if s.get('best_accuracy') is not None: rows.append(('best validation accuracy', f"{s['best_accuracy']:.4f}" + (f" (stage {s.get('best_stage')}, epoch {s.get('best_epoch')})" if s.get('best_stage') else '')))
     elif log is not None and 'accuracy' in log:
         i = log['accuracy'].idxmax()
         rows.append(('best validation accuracy', f"{log['accuracy'][i]:.4f} (stage {log['stage'][i] if 'stage' in log else 'train'}, epoch {log['epoch'][i]}; from log.csv)"))
@@ -366,12 +368,89 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     if pl is None and learn is not None and learn.pseudo_rows: pl, pl_src = learn.pseudo_record, 'the learner'
     spans = stage_spans(log['stage']) if log is not None and 'stage' in log else [('train', 1, len(log))] if log is not None and len(log) else []
     fig = _Figures(figdir)
-    secs = [('epochs', 'Loss and accuracy per epoch', _epochs_section(log, spans, fig, out)), ('lr', 'Learning-rate schedule', _lr_section(steps, fig))]
-    secs += _valid_sections(learn, fig, n_mistakes, max_classes)
-    secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl, pl_src, fig, max_classes)))
+    secs = [('epochs', 'Loss and metrics per epoch', _epochs_section(log, spans, fig, out))]  # then only what the run has: a reader has no use for what is missing
+    if steps is not None and len(steps): secs.append(('lr', 'Learning-rate schedule', _lr_section(steps, fig)))
+    if learn is not None: secs += _valid_sections(learn, fig, n_mistakes, max_classes)
+    if pl is not None and len(pl): secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl, pl_src, fig, max_classes)))
     if folds is not None: secs.append(('folds', 'Folds', _folds_section(folds, oof_accuracy, fig)))
     for n in _FIGS:
         if n not in fig.data: (figdir/f'{n}.png').unlink(missing_ok=True)  # a figure of an earlier report this one has not
     doc = _page(ifnone(title, f'Run report: {out.resolve().name}'), out, summary, run, log, learn, spans, secs, t0)
+    with atomic_write(out/fname) as f: f.write(doc)
+    return out/fname
+
+# %% ../nbs/08_report.ipynb #3e619bdc
+def _kfold_header(s:dict, run:dict, pl)->str:
+    f = pd.DataFrame(s.get('fold_scores', []))
+    m, rows = s.get('metric', 'accuracy'), [('model', s.get('model_name', '?')), ('image size', ' x '.join(map(str, s.get('img_size', []))))]
+    rows.append(('classes', f"{len(s.get('classes', []))}: " + ', '.join(map(str, s.get('classes', [])[:50]))))
+    if len(f) and 'n_train' in f: rows.append(('images', f"{s.get('n_oof')} labelled images, each validated once: per fold {f.n_train.iloc[0]} training and about {int(f.n_valid.mean())} validation"))
+    rows.append((f'out-of-fold {m}', f"{s['oof_score']:.4f}" + (f" (accuracy {s['oof_accuracy']:.4f})" if m != 'accuracy' else '')))
+    rows.append((f'fold validation {m}', f"{s['fold_score_mean']:.4f} +- {s['fold_score_std']:.4f} (mean and spread of the {s['folds']} folds' best epochs)"))
+    if s.get('test_accuracy') is not None: rows.append(('test accuracy', f"{s['test_accuracy']:.4f} (the folds' mean prediction; single folds {s['fold_test_accuracy_mean']:.4f} on average)"))
+    if pl is not None and len(pl):
+        per = pl.groupby('fold', sort=True).n_added.sum()
+        src = {'ensemble': "from the folds' mean prediction", 'fold': "each fold's from its own model"}.get(s.get('pseudo_from'), '')
+        rows.append(('pseudo-labels', 'per fold: ' + ', '.join(f'fold {k} {v}' for k, v in per.items()) + (f' ({src})' if src else '')))
+    if 'wall_time_s' in s: rows.append(('wall time', _secs(s.get('folds_wall_time_s', s['wall_time_s'])) + ' (the folds)'))
+    if run.get('command'): rows.append(('command', run['command']))
+    if run.get('time'): rows.append(('started', run['time']))
+    return '<table class="kv">' + ''.join(f'<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in rows) + '</table>'
+
+def _fold_table(s:dict, out:Path)->str:
+    "Each fold's scores and stages, linked to its report."
+    f = pd.DataFrame(s['fold_scores'])
+    f.insert(len(f.columns), 'report', [f'<a href="fold_{i}/report.html">fold_{i}/report.html</a>' if (out/f'fold_{i}'/'report.html').exists() else '' for i in f.fold])
+    return f.rename(columns={'best_score': s.get('metric', 'accuracy')}).to_html(index=False, border=0, na_rep='', float_format='{:.4f}'.format, escape=False)
+
+# %% ../nbs/08_report.ipynb #1311d67a
+def _oof_sections(oof:pd.DataFrame, vocab, fig, max_classes:int)->list:
+    "The out-of-fold confusion matrix and the scores of each class (accuracy, precision, recall, F1)."
+    from sklearn.metrics import precision_recall_fscore_support
+    vocab = list(map(str, vocab)); o2i = {v: i for i, v in enumerate(vocab)}
+    y, p = oof.iloc[:, 1].astype(str).map(o2i).values, oof['pred'].astype(str).map(o2i).values
+    cm = _cm(y, p, len(vocab))
+    acc = class_accuracy(cm, vocab)
+    pr, rc, f1, _ = precision_recall_fscore_support(y, p, labels=list(range(len(vocab))), zero_division=0)
+    acc.insert(4, 'precision', pr); acc.insert(5, 'f1', f1)
+    conf = ('confusion', 'Out-of-fold confusion matrix', f'<p>{len(oof)} labelled images, each predicted by the fold model that did not train on it; accuracy {np.trace(cm) / max(cm.sum(), 1):.4f}. '
+            'Rows are the true classes, the colour the share of each row.</p>' + fig('confusion', _plot_confusion(cm, vocab, max_classes), 'Out-of-fold confusion matrix'))
+    cls = ('classes', 'Per-class scores', fig('class_accuracy', _plot_class_accuracy(acc, max_classes), 'Out-of-fold accuracy (recall) of each class, lowest on top')
+           + f'<details{" open" if len(acc) <= max_classes else ""}><summary>every class: accuracy (recall), precision, F1</summary>{_table(acc)}</details>')
+    return [conf, cls]
+
+def _fold_pseudo(out:Path, K:int):
+    "Every fold's pseudo_labels.csv as one table, its `round` named by the fold (None if no fold has one)."
+    parts = [(i, _read_csv(out/f'fold_{i}'/'pseudo_labels.csv')) for i in range(K)]
+    parts = [d.assign(fold=i, round=[f'fold {i}' + (f', round {r}' if d['round'].nunique() > 1 else '') for r in d['round']]) for i, d in parts if d is not None and len(d)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+# %% ../nbs/08_report.ipynb #0e6a70c8
+def write_kfold_report(output_dir,          # a k-fold run's folder: summary.json, oof.csv, run.json and fold_<i>/ are read from it
+                       summary:dict=None,   # its summary (default: read from summary.json)
+                       oof:pd.DataFrame=None, # its out-of-fold predictions (default: read from oof.csv)
+                       title:str|None=None, # the heading (default: 'k-fold run: ' and the folder's name)
+                       max_classes:int=30,  # most classes a plot names
+                       fname:str='report.html' # the file written in `output_dir` (its figures go to `output_dir/report/`)
+                      )->Path:
+    "Write the self-contained HTML report of the k-fold run in `output_dir`; return its path."
+    out, t0 = Path(output_dir), time.time()
+    if not (out/'summary.json').exists() and summary is None: raise UserError(f"output_dir '{out}' has no summary.json of a finished k-fold run: finish the run first (--resume)")
+    s = ifnone(summary, None) or json.loads((out/'summary.json').read_text())
+    if oof is None: oof = pd.read_csv(out/'oof.csv', dtype=str, keep_default_na=False)
+    run = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
+    (out/'report').mkdir(exist_ok=True)
+    fig, pl = _Figures(out/'report'), _fold_pseudo(out, s['folds'])
+    df = _folds_frame([dict(fold=r['fold'], score=r.get('best_score', r['best_accuracy'])) for r in s['fold_scores']])
+    secs = [('folds', 'Folds', fig('folds', _plot_folds(df.rename(columns={'score': s.get('metric', 'accuracy')}), s['oof_score']), 'Score of each fold; dotted: their mean, dashed: out-of-fold') + _fold_table(s, out))]
+    secs += _oof_sections(oof, s['classes'], fig, max_classes)
+    if pl is not None: secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl.drop(columns='fold'), "each fold's pseudo_labels.csv", fig, max_classes)))
+    for n in _FIGS:
+        if n not in fig.data: (out/'report'/f'{n}.png').unlink(missing_ok=True)
+    title = ifnone(title, f'k-fold run: {out.resolve().name}')
+    doc = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n'
+           f'<h1>{_esc(title)}</h1><p class="sub">{_esc(out.resolve())}, written {time.strftime("%Y-%m-%d %H:%M:%S")}</p>\n' + _kfold_header(s, run, pl)
+           + '<nav>' + ''.join(f'<a href="#{i}">{_esc(t)}</a>' for i, t, _ in secs) + '</nav>\n'
+           + ''.join(f'<section id="{i}"><h2>{_esc(t)}</h2>{b}</section>\n' for i, t, b in secs) + f'<p class="sub">Made by clip_nbdev.report in {time.time() - t0:.1f} s.</p></body></html>\n')
     with atomic_write(out/fname) as f: f.write(doc)
     return out/fname

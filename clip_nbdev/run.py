@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 import numpy as np, torch, pandas as pd
-from fastcore.basics import ifnone, patch
+from fastcore.basics import ifnone, patch, first
 from fastai.callback.core import Callback
 from fastai.torch_core import find_bs, rank_distrib
 from .core import *
@@ -19,6 +19,7 @@ from .config import *
 from .data import check_folder, find_images, class_folder_items, csv_items, clip_dls
 from .datasets import digits_folder
 from .learner import clip_learner, option_cbs
+from .metrics import clip_metric, score
 from .callback.tracker import SaveBestModel
 from .callback.log import EpochLines, StepLog, log_cbs
 from .recipe import Recipe, SSLStage
@@ -27,8 +28,8 @@ from .predict import predict_images  # (and learn.export_preds)
 
 # %% auto #0
 __all__ = ['OUTPUTS', 'check_data', 'run_completed', 'mark_completed', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls',
-           'config_learner', 'config_recipe', 'heldout_accuracy', 'fit_config', 'oof_preds', 'run_results', 'fit_one',
-           'KFold', 'train_run', 'predict_run']
+           'config_learner', 'config_recipe', 'heldout_accuracy', 'fit_config', 'oof_preds', 'oof_score', 'run_results',
+           'fit_one', 'KFold', 'train_run', 'predict_run']
 
 # %% ../nbs/05a_run.ipynb #93cbbbe5
 def check_data(cfg:RunConfig)->int:
@@ -108,7 +109,9 @@ def config_dls(cfg:RunConfig):
 # %% ../nbs/05a_run.ipynb #bbce2276
 def config_learner(cfg:RunConfig, dls, out, quiet:bool=False):
     "The `CLIPLearner` of a checked `cfg` on `dls`, writing into `out`."
-    learn = clip_learner(dls, cfg.model_name, output_dir=out, lr=cfg.lr, precision=cfg.precision, seed=cfg.seed, head=cfg.head, head_init=cfg.head_init, llrd=cfg.llrd,
+    from fastai.metrics import accuracy
+    metrics = [clip_metric(cfg.metric, dls.vocab)] + ([accuracy] if cfg.metric != 'accuracy' else [])  # accuracy too: the chance warning, the report
+    learn = clip_learner(dls, cfg.model_name, output_dir=out, lr=cfg.lr, metrics=metrics, monitor=cfg.metric, precision=cfg.precision, seed=cfg.seed, head=cfg.head, head_init=cfg.head_init, llrd=cfg.llrd,
                          label_smoothing=cfg.label_smoothing, compile=cfg.compile, cuda_graph=cfg.cuda_graph, keep=cfg.keep, progress=False if quiet else None,
                          grad_checkpointing=cfg.grad_checkpointing, cbs=config_cbs(cfg, out))
     if cfg.model_name == 'tiny' and cfg.lr < 1e-4 and rank_distrib() == 0:
@@ -151,15 +154,30 @@ def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=Fa
     return learn, seen.n * world, time.time() - t
 
 # %% ../nbs/05a_run.ipynb #cfb09b33
+def _user_ids(files, cfg:RunConfig)->tuple:
+    "`(id column, label column, ids)` of labelled `files` as the user named them: the train CSV's columns and id form, or paths relative to the class folders' root."
+    if cfg.train_csv is None: return 'id', 'label', [Path(f).relative_to(cfg.train_dir).as_posix() for f in files]
+    icol, lcol = csv_columns(cfg.train_csv, cfg.id_col, cfg.label_col)
+    given = set(pd.read_csv(cfg.train_csv, dtype=str, keep_default_na=False, encoding='utf-8-sig', usecols=lambda c: str(c).strip() == icol).iloc[:, 0].str.strip())
+    def user(f):
+        rel = Path(f).relative_to(cfg.image_dir)
+        return first((o for o in (rel.as_posix(), rel.with_suffix('').as_posix(), rel.name, rel.stem) if o in given), rel.as_posix())
+    return icol, lcol, [user(f) for f in files]
+
 def oof_preds(learn, cfg:RunConfig)->pd.DataFrame:
-    "The validation images of this fold predicted by its kept model: id (relative to the labelled folder), label (the truth), pred, confidence, fold, a probability per class."
+    "The validation images of this fold predicted by its kept model: the id and the label (as the train CSV names them), pred, confidence, fold, a probability per class."
     items, vocab = list(learn.dls.valid.items), list(learn.dls.vocab)
-    root = Path(cfg.image_dir if cfg.train_csv is not None else cfg.train_dir)
     p = predict_images(learn.model, learn.dls.cache, items, bs=learn.dls.bs * 2, tta=cfg.tta, device=learn.dls.device, precision=learn.precision, progress=False)
     conf, idx = p.max(1)
-    df = pd.DataFrame({'id': [Path(f).relative_to(root).as_posix() for f in items], 'label': [learn.dls.labels[Path(f)] for f in items],
-                       'pred': [vocab[i] for i in idx.tolist()], 'confidence': conf.numpy(), 'fold': cfg.fold})
+    icol, lcol, ids = _user_ids(items, cfg)
+    df = pd.DataFrame({icol: ids, lcol: [learn.dls.labels[Path(f)] for f in items], 'pred': [vocab[i] for i in idx.tolist()], 'confidence': conf.numpy(), 'fold': cfg.fold})
     return pd.concat([df, pd.DataFrame(p.numpy(), columns=[f'prob_{v}' for v in vocab])], axis=1)
+
+def oof_score(oof:pd.DataFrame, metric:str='accuracy')->float:
+    "The `metric` of out-of-fold predictions `oof` (from `oof_preds`; its second column is the truth)."
+    pc = [c for c in oof.columns if c.startswith('prob_')]
+    vocab = [c[5:] for c in pc]
+    return score(metric, [vocab.index(str(o)) for o in oof.iloc[:, 1]], oof[pc].values, vocab)
 
 # %% ../nbs/05a_run.ipynb #8035d34d
 def _wise(learn, cfg:RunConfig, out:Path)->pd.DataFrame:
@@ -179,17 +197,27 @@ def _records(learn, cfg:RunConfig, out:Path)->int:
     return int(learn.pseudo_record.n_added.sum())
 
 # %% ../nbs/05a_run.ipynb #5d94dc0b
+def _at_best(out:Path, best)->dict:
+    "The row of `out/log.csv` of the kept epoch (`best`, a `SaveBestModel`): its losses and metrics; {} if it is not there."
+    f = Path(out)/'log.csv'
+    if not f.exists() or best.best_epoch is None: return {}
+    log = pd.read_csv(f)
+    row = log[(log.stage.astype(str) == str(best.best_stage)) & (log.epoch == best.best_epoch)]
+    return {k: float(v) for k,v in row.iloc[-1].items() if k not in ('stage', 'time') and pd.notna(v)} if len(row) else {}
+
 def run_results(learn, cfg:RunConfig, out, seen:int, t_fit:float, world:int=1, t0:float=None, resume:bool=False)->dict:
     "After the recipe: the pseudo-label record, the kept model (WiSE-FT'd if asked) and its predictions; the summary."
     out, t0 = Path(out), ifnone(t0, time.time())
     added = _records(learn, cfg, out)
     learn.load_best()
     best = [o for o in learn.cbs if isinstance(o, SaveBestModel)][0]
-    acc, wise = float(best.best), None
+    at = _at_best(out, best)
+    sc, acc, wise = float(best.best), at.get('accuracy', float(best.best) if cfg.metric == 'accuracy' else None), None
     if cfg.wise_search or cfg.wise_alpha is not None:
         wise = _wise(learn, cfg, out)
-        acc = float(wise.set_index('alpha').accuracy[learn.wise_alpha])
-    s = dict(best_accuracy=acc, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=cfg.keep, best_reason=best.why, epochs=cfg.epochs,
+        w = wise.set_index('alpha').loc[learn.wise_alpha]
+        sc, acc = float(w[cfg.metric]), float(w['accuracy'])
+    s = dict(metric=cfg.metric, best_score=sc, best_accuracy=acc, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=cfg.keep, best_reason=best.why, epochs=cfg.epochs,
              ssl=cfg.ssl, ssl_epochs=cfg.ssl_epochs if cfg.ssl else 0, pseudo_epochs=cfg.pseudo_epochs if cfg.use_pseudo_labels else 0, pseudo_labels_added=added,
              n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), classes=list(learn.dls.vocab),
              train_images_per_s=round(seen / t_fit, 1), train_images_seen=seen, world_size=world, resumed=resume,
@@ -199,7 +227,7 @@ def run_results(learn, cfg:RunConfig, out, seen:int, t_fit:float, world:int=1, t
     if cfg.folds is not None:
         oof = oof_preds(learn, cfg)
         with atomic_write(out/'oof.csv') as f: oof.to_csv(f, index=False)
-        s['fold'], s['folds'], s['oof_accuracy'] = cfg.fold, cfg.folds, float((oof.label == oof.pred).mean())
+        s['fold'], s['folds'], s['oof_score'], s['oof_accuracy'] = cfg.fold, cfg.folds, oof_score(oof, cfg.metric), oof_score(oof)
     if cfg.test_dir is not None: s.update(_test_results(learn, cfg, out))
     s['wall_time_s'] = round(time.time() - t0, 2)
     return s
@@ -207,7 +235,7 @@ def run_results(learn, cfg:RunConfig, out, seen:int, t_fit:float, world:int=1, t
 # %% ../nbs/05a_run.ipynb #1ed442d6
 def _test_results(learn, cfg:RunConfig, out:Path)->dict:
     "Predict `cfg.test_dir` into predictions.csv; with the demo's digits, the test accuracy (and the zero-shot one)."
-    preds = learn.export_preds(cfg.test_dir, out/'predictions.csv', tta=cfg.tta, sample_submission=cfg.sample_submission)
+    preds = learn.export_preds(cfg.test_dir, out/'predictions.csv', tta=cfg.tta, sample_submission=cfg.sample_submission, probs=cfg.probs)
     s = dict(n_predictions=len(preds))
     if cfg.demo:
         s['test_accuracy'] = heldout_accuracy(preds, cfg.test_dir)
@@ -216,10 +244,10 @@ def _test_results(learn, cfg:RunConfig, out:Path)->dict:
     return s
 
 # %% ../nbs/05a_run.ipynb #726a1295
-def _safe_report(out, learn=None, **kwargs):
-    "Write `out/report.html`; a failure to draw it is a warning, not the loss of a finished run."
-    from clip_nbdev.report import write_report
-    try: write_report(out, learn, **kwargs)
+def _safe_report(out, learn=None, kfold:bool=False, **kwargs):
+    "Write `out/report.html` (`write_report`, or `write_kfold_report` with `kfold`); a failure to draw it is a warning, not the loss of a finished run."
+    from clip_nbdev.report import write_report, write_kfold_report
+    try: write_kfold_report(out, **kwargs) if kfold else write_report(out, learn, **kwargs)
     except Exception as e: print(f"warning: no report.html in '{out}' ({type(e).__name__}: {e}); the run's other files are written", file=sys.stderr)
 
 def _files(out, *names)->str:
@@ -228,7 +256,9 @@ def _files(out, *names)->str:
 
 def _say(s:dict, out, fold:int=None):
     "Print the one line of a finished run's result, and where its files are."
-    print((f"fold {fold}: " if fold is not None else '') + f"best validation accuracy {s['best_accuracy']:.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})"
+    m = s.get('metric', 'accuracy')
+    print((f"fold {fold}: " if fold is not None else '') + f"best validation {m} {s.get('best_score', s['best_accuracy']):.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})"
+          + (f" (accuracy {s['best_accuracy']:.4f})" if m != 'accuracy' and s.get('best_accuracy') is not None else '')
           + (f"; test accuracy {s['test_accuracy']:.4f}" if 'test_accuracy' in s else '')
           + (f" (zero-shot {s['zeroshot_test_accuracy']:.4f})" if 'zeroshot_test_accuracy' in s else '')
           + (f"; {s['pseudo_labels_added']} pseudo-labels" if s['pseudo_epochs'] else '') + f"; {s['wall_time_s']:.0f} s"
@@ -258,7 +288,8 @@ class KFold:
     "k-fold cross-validation of a checked configuration (`cfg.folds` folds; `cfg.fold`: this one alone)."
     def __init__(self, cfg:RunConfig, world:int=1, resume:bool=False, quiet:bool=False, command:str=None, n_images:int=None):
         self.cfg, self.world, self.resume, self.quiet, self.command, self.n_images = cfg, world, resume, quiet, command, n_images
-        self.out, self.K, self.ids, self.pseudo, self.t0 = Path(cfg.output_dir), cfg.folds, fold_ids(cfg), cfg.use_pseudo_labels, time.time()
+        self.out, self.K, self.ids, self.pseudo, self.t0 = Path(cfg.output_dir), cfg.folds, fold_ids(cfg), cfg.use_pseudo_labels and cfg.pseudo_from == 'ensemble', time.time()
+        # (pseudo_from='fold': each fold runs the whole recipe, its pseudo-labels from its own model)
 
     def fold_dir(self, i:int)->Path: return self.out/f'fold_{i}'
     def fold_cfg(self, i:int, resume:bool)->RunConfig: return replace(self.cfg, fold=i, overwrite=self.cfg.overwrite and not resume)
@@ -343,33 +374,58 @@ def fit(self:KFold)->dict|None:
     return self.assemble()
 
 # %% ../nbs/05a_run.ipynb #51b51644
+def _read_oof(f)->pd.DataFrame:
+    "An oof.csv (from `oof_preds`), its ids, labels and predictions as text."
+    head = list(pd.read_csv(f, nrows=0).columns)
+    return pd.read_csv(f, dtype={head[0]: str, head[1]: str, 'pred': str}, keep_default_na=False)
+
+def _by_id(df:pd.DataFrame)->pd.DataFrame:
+    "The rows of `df` in natural order of its first column (the id)."
+    from clip_nbdev.predict import _natural_order
+    c = df.columns[0]
+    return _natural_order(df.rename(columns={c: 'id'})).rename(columns={'id': c}) if c != 'id' else _natural_order(df)
+
+@patch
+def _test_preds(self:KFold)->pd.DataFrame:
+    "The folds' mean prediction of the test images, with their probabilities (test_probs.csv), every image a row (`fill_unreadable`)."
+    from clip_nbdev.predict import predict_folder, fill_unreadable
+    cfg = self.cfg
+    df = predict_folder([self.fold_dir(i)/'best_model' for i in range(self.K)], cfg.test_dir, bs=cfg.batch_size * 2, tta=cfg.tta, precision=cfg.precision,
+                        probs=True, keep_unreadable=True)
+    df = fill_unreadable(df, self.out/'predictions.csv')
+    with atomic_write(self.out/'test_probs.csv') as o: df.drop(columns=['label', 'confidence']).to_csv(o, index=False)
+    return df
+
+# %% ../nbs/05a_run.ipynb #5305cae9
 @patch
 def assemble(self:KFold, t0:float=None)->dict:
-    "oof.csv, the folds' mean predictions (predictions.csv), summary.json, the report and run.json's completion of a run whose folds are all complete."
-    from clip_nbdev.predict import predict_folder, write_preds_csv, fill_unreadable, _natural_order
+    "oof.csv, the folds' mean predictions (predictions.csv, test_probs.csv), summary.json, the report and run.json's completion of a run whose folds are all complete."
+    from clip_nbdev.predict import write_preds_csv
     cfg, K, out, t0 = self.cfg, self.K, self.out, ifnone(t0, self.t0)
     subs = [json.loads((self.fold_dir(i)/'summary.json').read_text()) for i in range(K)]
-    oof = _natural_order(pd.concat([pd.read_csv(self.fold_dir(i)/'oof.csv', dtype={'id': str, 'label': str, 'pred': str}) for i in range(K)], ignore_index=True))
+    oof = _by_id(pd.concat([_read_oof(self.fold_dir(i)/'oof.csv') for i in range(K)], ignore_index=True))
     with atomic_write(out/'oof.csv') as f: oof.to_csv(f, index=False)
-    accs = np.array([r['best_accuracy'] for r in subs])
-    s = dict(folds=K, oof_accuracy=float((oof.label == oof.pred).mean()), n_oof=len(oof), fold_accuracy_mean=float(accs.mean()), fold_accuracy_std=float(accs.std()),
-             fold_scores=[dict(fold=i, best_accuracy=r['best_accuracy'], n_valid=r['n_valid'], best_stage=r['best_stage'], best_epoch=r['best_epoch'],
-                               test_accuracy=r.get('test_accuracy'), pseudo_labels_added=r['pseudo_labels_added'], wall_time_s=r['wall_time_s']) for i, r in enumerate(subs)],
-             classes=subs[0]['classes'], model_name=subs[0]['model_name'], img_size=subs[0]['img_size'], pseudo_labels_added=sum(r['pseudo_labels_added'] for r in subs),
-             folds_wall_time_s=round(sum(r['wall_time_s'] for r in subs), 2))
+    sc = np.array([r.get('best_score', r['best_accuracy']) for r in subs])
+    s = dict(folds=K, metric=cfg.metric, oof_score=oof_score(oof, cfg.metric), oof_accuracy=oof_score(oof), n_oof=len(oof), fold_score_mean=float(sc.mean()), fold_score_std=float(sc.std()),
+             fold_scores=[dict(fold=i, best_score=r.get('best_score', r['best_accuracy']), best_accuracy=r['best_accuracy'], n_train=r['n_train'], n_valid=r['n_valid'],
+                               best_stage=r['best_stage'], best_epoch=r['best_epoch'], pseudo_labels_added=r['pseudo_labels_added'], wall_time_s=r['wall_time_s'],
+                               **({'test_accuracy': r['test_accuracy']} if 'test_accuracy' in r else {})) for i, r in enumerate(subs)],
+             classes=subs[0]['classes'], model_name=subs[0]['model_name'], img_size=subs[0]['img_size'], pseudo_from=cfg.pseudo_from if cfg.use_pseudo_labels else None,
+             pseudo_labels_added=sum(r['pseudo_labels_added'] for r in subs), folds_wall_time_s=round(sum(r['wall_time_s'] for r in subs), 2))
     if cfg.test_dir is not None:
-        preds = fill_unreadable(predict_folder([self.fold_dir(i)/'best_model' for i in range(K)], cfg.test_dir, bs=cfg.batch_size * 2, tta=cfg.tta, precision=cfg.precision,
-                                               keep_unreadable=True), out/'predictions.csv')
-        write_preds_csv(preds, out/'predictions.csv', sample_submission=cfg.sample_submission)
+        preds = self._test_preds()
+        write_preds_csv(preds, out/'predictions.csv', sample_submission=cfg.sample_submission, probs=cfg.probs)
         s['n_predictions'] = len(preds)
         if cfg.demo: s['test_accuracy'], s['fold_test_accuracy_mean'] = heldout_accuracy(preds, cfg.test_dir), float(np.mean([r['test_accuracy'] for r in subs]))
     s['wall_time_s'] = round(time.time() - t0, 2)
     _write_json(out/'summary.json', s)
-    _safe_report(out, folds=s['fold_scores'], oof_accuracy=s['oof_accuracy'], title=f"k-fold run: {out.name} ({K} folds; each fold's report is in fold_<i>/report.html)")
+    _safe_report(out, kfold=True, summary=s, oof=oof)
     mark_completed(out)
-    print(f"{K} folds: out-of-fold accuracy {s['oof_accuracy']:.4f} ({s['n_oof']} images); fold validation accuracy {s['fold_accuracy_mean']:.4f} +- {s['fold_accuracy_std']:.4f}"
+    m = cfg.metric
+    print(f"{K} folds: out-of-fold {m} {s['oof_score']:.4f}" + (f" (accuracy {s['oof_accuracy']:.4f})" if m != 'accuracy' else '') + f" ({s['n_oof']} images); "
+          f"fold validation {m} {s['fold_score_mean']:.4f} +- {s['fold_score_std']:.4f}"
           + (f"; test accuracy of the folds' mean prediction {s['test_accuracy']:.4f} (single folds: {s['fold_test_accuracy_mean']:.4f} on average)" if 'test_accuracy' in s else '')
-          + _files(out, ('predictions', 'predictions.csv'), ('out-of-fold predictions', 'oof.csv'), ('report', 'report.html')), flush=True)
+          + _files(out, ('predictions', 'predictions.csv'), ('test probabilities', 'test_probs.csv'), ('out-of-fold predictions', 'oof.csv'), ('report', 'report.html')), flush=True)
     return s
 
 # %% ../nbs/05a_run.ipynb #301df4dd
