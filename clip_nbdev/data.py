@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #12c4ba7c
 from __future__ import annotations
-import json, os, warnings
+import json, os, errno, shutil, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image, ImageOps
@@ -73,6 +73,31 @@ def _block_key(files, sz)->str:
 
 def _sig(f): st = os.stat(f); return [st.st_size, st.st_mtime_ns]
 
+def _block_file(folder:Path, key:str, shape:tuple)->tuple:
+    "`(array, path)`: a new memory-mapped uint8 `.npy` block of `shape` in `folder`, created exclusively (never through a planted link), its space reserved."
+    fd, tmpf = exclusive_temp(folder/f'{key}.npy', '.npy.tmp')
+    try:
+        with os.fdopen(fd, 'w+b') as fh:
+            np.lib.format.write_array_header_1_0(fh, dict(descr=np.lib.format.dtype_to_descr(np.dtype(np.uint8)), fortran_order=False, shape=shape))
+            off = fh.tell(); n = off + int(np.prod(shape))
+            try: os.posix_fallocate(fh.fileno(), 0, n)  # a full disk fails here, not with a bus error in the middle of decoding
+            except (OSError, AttributeError) as e:  # AttributeError: no posix_fallocate (macOS)
+                if getattr(e, 'errno', None) == errno.ENOSPC: raise UserError(f"no space left for the image cache in '{folder}': its block needs {n/2**20:.0f} MiB, {shutil.disk_usage(folder).free/2**20:.0f} MiB are free: free some space, or pass another --cache_dir (or none)") from None
+                fh.truncate(n)  # a file system (or OS) without fallocate
+            return np.memmap(fh, dtype=np.uint8, mode='r+', offset=off, shape=shape), tmpf
+    except BaseException: tmpf.unlink(missing_ok=True); raise
+
+def _decode_into(arr, files, sz, chunk:int, progress:bool, n_workers)->tuple:
+    "Decode `files` at size `sz` into the first rows of `arr`, `chunk` at a time in threads: (files read, messages of those that could not be)."
+    ok, bad, starts = [], [], range(0, len(files), chunk)
+    for s in (progress_bar(starts) if progress else starts):
+        part = files[s:s + chunk]
+        for f,(a,err) in zip(part, parallel(_try_load, part, sz=sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True)):
+            if a is None: bad.append(err)
+            else: arr[len(ok)] = a; ok.append(f)
+    return ok, bad
+
+
 # %% ../nbs/01_data.ipynb #2a1e9e72
 class ImageCache:
     "Images decoded once and resized to `sz`, kept as uint8 (height, width, 3) arrays, looked up by path; in memory, or memory-mapped under `path`."
@@ -104,15 +129,12 @@ def add(self:ImageCache,
     if self.path is not None and self._reuse(new, key): return files.filter(lambda f: f in self.idx)
     if progress is None: progress = len(new) >= 1000 and show_bars()
     shape = (len(new), *self.sz, 3)
-    tmpf = None if self.path is None else self.path/f'.{key}.{os.getpid()}.npy.tmp'  # processes of a distributed run may write the same block
-    # decoded chunk by chunk straight into the block (a memory-mapped file under `path`): no list of arrays, no np.stack copy
-    arr = np.empty(shape, np.uint8) if tmpf is None else np.lib.format.open_memmap(tmpf, mode='w+', dtype=np.uint8, shape=shape)
-    ok, bad, starts = [], [], range(0, len(new), chunk)
-    for s in (progress_bar(starts) if progress else starts):
-        part = new[s:s + chunk]
-        for f,(a,err) in zip(part, parallel(_try_load, part, sz=self.sz, n_workers=ifnone(n_workers, defaults.cpus), threadpool=True)):
-            if a is None: bad.append(err)
-            else: arr[len(ok)] = a; ok.append(f)
+    # decoded chunk by chunk straight into the block (a new memory-mapped file under `path`, one per process): no list of arrays, no np.stack copy
+    arr, tmpf = (np.empty(shape, np.uint8), None) if self.path is None else _block_file(self.path, key, shape)
+    try: ok, bad = _decode_into(arr, new, self.sz, chunk, progress, n_workers)
+    except BaseException:
+        if tmpf is not None: del arr; tmpf.unlink(missing_ok=True)  # interrupted: no temporary file left behind
+        raise
     self.n_decoded += len(new)
     if ok: self._store(ok, arr, bad, new, key, tmpf)
     elif tmpf is not None: del arr; tmpf.unlink(missing_ok=True)
@@ -145,9 +167,9 @@ def _add_block(self:ImageCache, files, arr):
 def _reuse(self:ImageCache, new, key)->bool:
     "Map the earlier block `key` of exactly these files, unchanged since, instead of decoding them again."
     meta_f, npy = self.path/f'{key}.json', self.path/f'{key}.npy'
-    if not (meta_f.exists() and npy.exists()): return False
+    if not (meta_f.exists() and npy.exists()) or meta_f.is_symlink() or npy.is_symlink(): return False  # a link is never read: decoded again, and replaced
     try:
-        meta = json.loads(meta_f.read_text())
+        meta = json.loads(own_text(meta_f))
         arr = np.load(npy, mmap_mode='r')
         files = [Path(f) for f in meta['files']]
         fresh = (tuple(meta['sz']) == self.sz and arr.shape[0] >= len(files) and arr.shape[1:] == (*self.sz, 3)
