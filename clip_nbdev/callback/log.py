@@ -6,6 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/callback.log.html.md"""
 
 # %% ../../nbs/04d_callback.log.ipynb #e0a3b333
 from __future__ import annotations
+import io
 from pathlib import Path
 import pandas as pd, torch
 from fastcore.all import *
@@ -24,7 +25,7 @@ class EpochCSVLog(TrainedEpochCallback):
     def after_trained_epoch(self):
         if rank_distrib(): return
         names, row = self.recorder.metric_names + ['stage'], [str(v) for v in self.recorder.log] + [getattr(self.learn, 'stage', 'train')]
-        old = self.fname.read_text().splitlines() if self.fname.exists() else []
+        old = (own_text(self.fname) or '').splitlines()  # a link is never read (nor followed): atomic_write replaces it
         head = old[0].split(',') if old else names
         if head != names:  # a stage with other columns (the semi-supervised one's mask_rate): the union, 'stage' last, other rows left empty there
             cols = [c for c in head if c != 'stage'] + [c for c in names if c not in head and c != 'stage'] + ['stage']
@@ -34,11 +35,11 @@ class EpochCSVLog(TrainedEpochCallback):
         with atomic_write(self.fname) as f: f.write('\n'.join((old or [','.join(head)]) + [','.join(row)]) + '\n')
     def n_rows(self)->int:
         "Epochs in the log so far."
-        return max(len(self.fname.read_text().splitlines()) - 1, 0) if self.fname.exists() else 0
+        return max(len((own_text(self.fname) or '').splitlines()) - 1, 0)
     def truncate(self, n:int):
         "Keep the first `n` epochs of the log (a resumed run redoes the rest)."
         if self.n_rows() <= n: return
-        lines = self.fname.read_text().splitlines(keepends=True)
+        lines = own_text(self.fname).splitlines(keepends=True)
         with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
 
 # %% ../../nbs/04d_callback.log.ipynb #8bd15b19
@@ -80,20 +81,20 @@ class StepLog(TrainedEpochCallback):
         n, stage, ep = self.n_rows() + 1, self.learn.stage, self.epoch + 1
         losses = torch.stack([s[2] for s in self.steps]).cpu().tolist()
         rows = [f"{n},{stage},{ep},{i + 1},{lr:.6g},{lr0:.6g},{l:.6g}" for i, ((lr, lr0, _), l) in enumerate(zip(self.steps, losses))]
-        old = self.fname.read_text() if self.fname.exists() else ','.join(self.cols) + '\n'
+        old = own_text(self.fname) or ','.join(self.cols) + '\n'  # a link is never read: atomic_write replaces it
         with atomic_write(self.fname) as f: f.write(old + '\n'.join(rows) + '\n')
         self.steps = []
     def read(self)->pd.DataFrame:
         "The steps logged so far."
-        return pd.read_csv(self.fname) if self.fname.exists() else pd.DataFrame(columns=self.cols)
+        return pd.read_csv(io.StringIO(t)) if (t := own_text(self.fname)) else pd.DataFrame(columns=self.cols)
     def n_rows(self)->int:
         "Epochs in the file so far."
-        lines = self.fname.read_text().splitlines() if self.fname.exists() else []
+        lines = (own_text(self.fname) or '').splitlines()
         return int(lines[-1].split(',', 1)[0]) if len(lines) > 1 else 0
     def truncate(self, n:int):
         "Keep the steps of the first `n` epochs (a resumed run redoes the rest)."
         if self.n_rows() <= n: return
-        lines = self.fname.read_text().splitlines(keepends=True)
+        lines = own_text(self.fname).splitlines(keepends=True)
         with atomic_write(self.fname) as f: f.write(''.join([lines[0]] + [l for l in lines[1:] if int(l.split(',', 1)[0]) <= n]))
 
 # %% ../../nbs/04d_callback.log.ipynb #0af6e352
