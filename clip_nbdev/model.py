@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #0665ea8e
 from __future__ import annotations
-import json, os, shutil, socket, tempfile
+import ctypes, json, os, shutil, socket, tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.resources import files
@@ -16,17 +16,19 @@ import torch
 from torch import nn
 from fastcore.all import *
 from fastai.torch_core import params, Module
+from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from transformers import CLIPVisionModel, CLIPConfig, SiglipVisionModel, SiglipConfig, AutoConfig, PretrainedConfig
 from .core import *
 from .core import _umask
 
 # %% auto #0
-__all__ = ['BUILTIN_MODELS', 'BACKBONES', 'FAMILY_STATS', 'tiny_clip_config', 'tiny_siglip_config', 'tiny_clip_tokenizer',
-           'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub', 'vision_class', 'model_family',
-           'ModelSpec', 'resolve_model', 'checkpoint_config', 'load_clip_vision', 'preprocessor_config', 'model_stats',
-           'default_img_size', 'resample_pos_embed', 'CLIPClassifier', 'clip_classifier', 'clip_splitter',
-           'save_clip_model', 'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
+__all__ = ['BUILTIN_MODELS', 'BACKBONES', 'MODEL_FILES', 'FAMILY_STATS', 'tiny_clip_config', 'tiny_siglip_config',
+           'tiny_clip_tokenizer', 'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub',
+           'vision_class', 'model_family', 'ModelSpec', 'resolve_model', 'checkpoint_config', 'check_model_files',
+           'load_clip_vision', 'preprocessor_config', 'model_stats', 'default_img_size', 'resample_pos_embed',
+           'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model', 'load_clip_model',
+           'set_grad_checkpointing', 'grad_checkpointing_on']
 
 # %% ../nbs/02_model.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
@@ -187,6 +189,7 @@ def resolve_model(name # hub id, local `save_pretrained` folder, 'tiny', 'tiny-p
     quiet_hf()
     name = str(name)
     p = None if name == 'tiny' else _model_dir(name)
+    if p is not None and name not in BUILTIN_MODELS: check_model_files(p)  # a saved classifier's folder without its labels.json: an error, not a new head
     key = (name, _folder_sig(p))
     if key not in _SPECS:
         if name == 'tiny': cfg = tiny_clip_config().vision_config
@@ -199,6 +202,25 @@ def checkpoint_config(name # hub id, local `save_pretrained` folder, 'tiny', 'ti
                      )->PretrainedConfig:
     "The config of checkpoint `name` (`AutoConfig`), with a clear error when it cannot be had."
     return resolve_model(name).config
+
+# %% ../nbs/02_model.ipynb #94a3f888
+MODEL_FILES = ('config.json', 'model.safetensors', 'labels.json', 'preprocess.json')  # the files of a model `save_clip_model` writes
+
+def _has_head(p:Path)->bool:
+    "Does folder `p` hold a classifier this library saved (a preprocess.json, the config's `clip_nbdev_head`, or `classifier.weight` in its weights)?"
+    if (p/'preprocess.json').exists(): return True
+    try: cfg = json.loads((p/'config.json').read_text())
+    except (OSError, ValueError): cfg = {}
+    if isinstance(cfg, dict) and 'clip_nbdev_head' in cfg: return True
+    try:
+        with safe_open(p/'model.safetensors', 'pt') as f: return 'classifier.weight' in f.keys()
+    except Exception: return False
+
+def check_model_files(p:Path):
+    "A one-line `UserError` naming the missing files when folder `p` holds a classifier saved by clip_nbdev without all of them."
+    missing = [f for f in MODEL_FILES if not (Path(p)/f).exists()]
+    if missing and _has_head(Path(p)):
+        raise UserError(f"model folder '{p}' holds a classifier saved by clip_nbdev but is missing {', '.join(missing)}: restore {'it' if len(missing) == 1 else 'them'} from a copy of the model (a new head would be random)")
 
 # %% ../nbs/02_model.ipynb #95def5ae
 def load_clip_vision(name='tiny',     # hub id, local `save_pretrained` folder (CLIP or SigLIP), 'tiny', 'tiny-pretrained' or a `ModelSpec`
@@ -356,6 +378,19 @@ def _write_model(model:CLIPClassifier, folder:Path, vocab:list, img_size:tuple, 
     (folder/'labels.json').write_text(json.dumps(vocab, indent=1))
     (folder/'preprocess.json').write_text(json.dumps(dict(model_type=cfg.model_type, img_size=list(img_size), mean=list(mean), std=list(std), resize='bilinear'), indent=1))
 
+# %% ../nbs/02_model.ipynb #c96f0bdd
+def _exchange(a:Path, b:Path)->bool:
+    "Swap the entries `a` and `b` in one step (Linux's `renameat2` with RENAME_EXCHANGE); False where the system cannot."
+    try: f = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError): return False
+    f.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return f(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0  # AT_FDCWD, RENAME_EXCHANGE
+
+def _remove(p:Path):
+    "Remove the folder or file `p` if it is there (a link itself, never what it points to)."
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+    elif os.path.lexists(p): p.unlink()
+
 # %% ../nbs/02_model.ipynb #54055ebc
 def save_clip_model(model:CLIPClassifier, # the model to save
                     path,                 # the folder to write (replaced if it exists)
@@ -364,7 +399,7 @@ def save_clip_model(model:CLIPClassifier, # the model to save
                     mean=None,            # normalisation mean (default: the model's own)
                     std=None              # normalisation std (default: the model's own)
                    )->Path:
-    "Save `model` to folder `path` as config.json, model.safetensors, labels.json and preprocess.json, atomically."
+    "Save `model` to folder `path` as config.json, model.safetensors, labels.json and preprocess.json, replacing an existing one in one step."
     path = Path(path)
     model = getattr(model, 'module', model)  # unwrap DistributedDataParallel
     model = getattr(model, '_orig_mod', model)  # unwrap torch.compile
@@ -378,16 +413,20 @@ def save_clip_model(model:CLIPClassifier, # the model to save
         _write_model(model, tmp, vocab, img_size, mean, std)
         m = _umask()  # mkdtemp made the folder private (0700), and some writers their files (0600): give the modes mkdir and open() would
         for f in (tmp, *tmp.iterdir()): f.chmod((0o777 if f.is_dir() else 0o666) & ~m)
-        old = path.with_name(f'.{path.name}.old')
-        if old.exists(): shutil.rmtree(old)
-        if path.exists(): path.rename(old)
-        tmp.rename(path)
-        if old.exists(): shutil.rmtree(old)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
+        if path.is_symlink(): path.unlink()  # a link where the model goes is replaced, never written through
+        if not os.path.lexists(path): tmp.rename(path)
+        elif not _exchange(tmp, path):       # where the system cannot swap: the old one moved aside just before the new one comes in
+            old = Path(tempfile.mkdtemp(prefix=f'.{path.name}.old.', dir=path.parent))
+            path.rename(old); tmp.rename(path); tmp = old
+    finally: _remove(tmp)                    # the old model (or, after an error, the unfinished new one)
     return path
 
 # %% ../nbs/02_model.ipynb #79a9a1af
+def _read_model_file(path:Path, f:str):
+    "The JSON of `path/f` (safetensors' tensors for model.safetensors); a one-line `UserError` naming the file when it is corrupt."
+    try: return load_file(path/f) if f.endswith('.safetensors') else json.loads((path/f).read_text())
+    except Exception as e: raise UserError(f"'{path/f}' is {'not valid JSON' if f.endswith('.json') else 'truncated or corrupt'} ({str(e).splitlines()[0] if str(e) else type(e).__name__}): restore it from a copy of the model") from None
+
 def load_clip_model(path,          # a folder written by `save_clip_model`
                     device=None    # where to put the model (default: the CPU)
                    )->CLIPClassifier:
@@ -395,12 +434,13 @@ def load_clip_model(path,          # a folder written by `save_clip_model`
     quiet_hf()
     path = Path(path)
     if not path.is_dir(): raise UserError(f"model_path '{path}' does not exist: pass the best_model folder a training run wrote")
-    missing = [f for f in ('config.json', 'model.safetensors', 'labels.json', 'preprocess.json') if not (path/f).exists()]
+    missing = [f for f in MODEL_FILES if not (path/f).exists()]
     if missing: raise UserError(f"model_path '{path}' is missing {', '.join(missing)}: pass the best_model folder a training run wrote")
-    vocab = json.loads((path/'labels.json').read_text())
-    pre = json.loads((path/'preprocess.json').read_text())
+    vocab, pre, sd = [_read_model_file(path, f) for f in ('labels.json', 'preprocess.json', 'model.safetensors')]
+    n = sd['classifier.weight'].shape[0] if 'classifier.weight' in sd else None
+    if not (isinstance(vocab, list) and all(isinstance(v, str) for v in vocab) and len(vocab) == n):
+        raise UserError(f"'{path/'labels.json'}' must list the {n} class names of the model's head, in order: restore it from a copy of the model")
     body = vision_class(AutoConfig.from_pretrained(path), path).from_pretrained(path, attn_implementation='sdpa')
-    sd = load_file(path/'model.safetensors')
     head = getattr(body.config, 'clip_nbdev_head', None) or {}
     proj = None
     if head.get('projection'):
