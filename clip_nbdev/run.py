@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 import numpy as np, torch, pandas as pd
-from fastcore.basics import ifnone, patch, first
+from fastcore.basics import ifnone, patch
 from fastai.callback.core import Callback
 from fastai.torch_core import find_bs, rank_distrib
 from .core import *
@@ -161,7 +161,7 @@ def _user_ids(files, cfg:RunConfig)->tuple:
     given = set(pd.read_csv(cfg.train_csv, dtype=str, keep_default_na=False, encoding='utf-8-sig', usecols=lambda c: str(c).strip() == icol).iloc[:, 0].str.strip())
     def user(f):
         rel = Path(f).relative_to(cfg.image_dir)
-        return first((o for o in (rel.as_posix(), rel.with_suffix('').as_posix(), rel.name, rel.stem) if o in given), rel.as_posix())
+        return next((o for o in (rel.as_posix(), rel.with_suffix('').as_posix(), rel.name, rel.stem) if o in given), rel.as_posix())
     return icol, lcol, [user(f) for f in files]
 
 def oof_preds(learn, cfg:RunConfig)->pd.DataFrame:
@@ -396,7 +396,7 @@ def _test_preds(self:KFold)->pd.DataFrame:
     with atomic_write(self.out/'test_probs.csv') as o: df.drop(columns=['label', 'confidence']).to_csv(o, index=False)
     return df
 
-# %% ../nbs/05a_run.ipynb #5305cae9
+# %% ../nbs/05a_run.ipynb #0fb65f87
 @patch
 def assemble(self:KFold, t0:float=None)->dict:
     "oof.csv, the folds' mean predictions (predictions.csv, test_probs.csv), summary.json, the report and run.json's completion of a run whose folds are all complete."
