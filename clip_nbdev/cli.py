@@ -93,7 +93,7 @@ def _add_field(g, name:str, t, doc:str, default):
     flag = f'--{name}'
     if extra.get('onoff'): return g.add_argument(flag, action=OnOff, **kw)
     if t is bool: return g.add_argument(flag, action='store_true', **kw)
-    g.add_argument(flag, type=t, nargs=extra.get('nargs'), choices=extra.get('choices'), metavar=name.upper() if extra.get('choices') is None else None, **kw)
+    g.add_argument(flag, type=extra.get('type', t), nargs=extra.get('nargs'), choices=extra.get('choices'), metavar=name.upper() if extra.get('choices') is None else None, **kw)
 
 # %% ../nbs/06_cli.ipynb #e612012e
 def train_parser(prog:str='clip-nbdev-train')->argparse.ArgumentParser:

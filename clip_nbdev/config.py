@@ -15,12 +15,17 @@ from .core import *
 
 # %% auto #0
 __all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'METRICS', 'RESUME_FREE',
-           'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig',
-           'size2', 'csv_columns', 'demo_dir', 'check_train_opts', 'check_metric', 'fold_ids', 'resume_config',
-           'config_text', 'read_config', 'prepare_run']
+           'lr_value', 'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts',
+           'RunConfig', 'size2', 'csv_columns', 'demo_dir', 'check_train_opts', 'check_metric', 'fold_ids',
+           'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
+
+def lr_value(s)->float|str:
+    "A learning rate as a flag gives it: a number, or 'find' (fastai's `lr_find` on the data picks it)."
+    if str(s).strip().lower() == 'find': return 'find'
+    return float(s)
 
 @dataclass
 class DataOpts:
@@ -61,7 +66,7 @@ class ScheduleOpts:
     "The batches, epochs and learning rate of the first stage, and the kept model."
     batch_size:int=8            # batch size
     epochs:int=4                # epochs of the first stage
-    lr:float=None               # peak learning rate (default: the model's: 3e-6 as the recipe, 1e-3 for tiny-pretrained, 3e-3 for tiny)
+    lr:Annotated[float, "a number or 'find'", dict(type=lr_value)]=None # peak learning rate, or find: fastai's lr_find on the training images picks it (its plot in report.html) (default: the model's: 3e-6 as the recipe, 1e-3 for tiny-pretrained, 3e-3 for tiny)
     warmup_pct:float=0.1        # share of each stage's steps spent warming up
     freeze_epochs:int=0         # LP-FT: train the head alone for this many epochs first
     mixup:float=None            # MixUp with this alpha (e.g. 0.4; off by default)
@@ -256,7 +261,9 @@ def check_values(self:RunConfig):
     for k in ('batch_size', 'epochs', 'pseudo_epochs', 'ssl_epochs', 'ssl_mu'):
         if getattr(c, k) < 1: raise UserError(f"--{k} must be at least 1, got {getattr(c, k)}")
     for k in ('lr', 'pseudo_lr', 'ssl_lr'):
-        if getattr(c, k) is not None and not getattr(c, k) > 0: raise UserError(f"--{k} must be above 0, got {getattr(c, k)}")
+        v = getattr(c, k)
+        if v is None or (k == 'lr' and v == 'find'): continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0: raise UserError(f"--{k} must be a number above 0" + (" or find" if k == 'lr' else '') + f", got {v!r}")
     for k in ('pseudo_threshold', 'ssl_threshold', 'crop'):
         if not 0 < getattr(c, k) <= 1: raise UserError(f"--{k} must be in (0, 1], got {getattr(c, k)}")
     if c.ssl_lambda < 0: raise UserError(f"--ssl_lambda must be at least 0, got {c.ssl_lambda}")

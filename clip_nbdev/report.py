@@ -211,7 +211,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{padding:2px 10p
 th{background:#f6f6f6}.kv th{background:none;font-weight:600;white-space:nowrap}figure{margin:10px 0}img{max-width:100%;height:auto}
 details summary{cursor:pointer;color:#444}"""
 
-_FIGS = ('epochs', 'lr', 'confusion', 'class_accuracy', 'mistakes', 'pseudo', 'folds')
+_FIGS = ('epochs', 'lr', 'lr_find', 'confusion', 'class_accuracy', 'mistakes', 'pseudo', 'folds')
 
 # %% ../nbs/08_report.ipynb #5eda0eff
 def _read_csv(p:Path):
@@ -285,6 +285,14 @@ def _epochs_section(log, spans, fig, out)->str:
                             last_valid_loss=log['valid_loss'].iloc[b - 1] if 'valid_loss' in log else np.nan,
                             best_accuracy=log['accuracy'].iloc[a - 1:b].max() if 'accuracy' in log else np.nan) for n, a, b in spans])
     return fig('epochs', plot_epochs(log), 'Losses and metrics of each epoch; the shaded spans are the stages, the dashed lines their boundaries') + '<p>Stages (epochs counted over the whole run):</p>' + _table(st)
+
+def _lr_find_section(found:dict, fig)->str:
+    "The learning-rate finder's curve (`lr_find.json` of `--lr find`) and the lr it chose."
+    f = matplotlib.figure.Figure(figsize=(5, 3)); ax = f.subplots()
+    ax.plot(found['lrs'], found['losses']); ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('training loss (smoothed)')
+    ax.axvline(found['lr'], color='#d62728', ls='--', lw=1, label=f"chosen: {found['lr']:.2e} ({found.get('suggestion', '')})"); ax.legend(fontsize=8)
+    f.tight_layout()
+    return fig('lr_find', f, "fastai's learning-rate finder on the training images: the loss as the lr grows, and the lr the run trained at")
 
 def _lr_section(steps, fig)->str:
     "The learning rate and loss of every step."
@@ -369,6 +377,7 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     spans = stage_spans(log['stage']) if log is not None and 'stage' in log else [('train', 1, len(log))] if log is not None and len(log) else []
     fig = _Figures(figdir)
     secs = [('epochs', 'Loss and metrics per epoch', _epochs_section(log, spans, fig, out))]  # then only what the run has: a reader has no use for what is missing
+    if (out/'lr_find.json').exists(): secs.append(('lr_find', 'Learning-rate finder', _lr_find_section(json.loads((out/'lr_find.json').read_text()), fig)))
     if steps is not None and len(steps): secs.append(('lr', 'Learning-rate schedule', _lr_section(steps, fig)))
     if learn is not None: secs += _valid_sections(learn, fig, n_mistakes, max_classes)
     if pl is not None and len(pl): secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl, pl_src, fig, max_classes)))
@@ -379,7 +388,7 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     with atomic_write(out/fname) as f: f.write(doc)
     return out/fname
 
-# %% ../nbs/08_report.ipynb #3e619bdc
+# %% ../nbs/08_report.ipynb #c7596187
 def _kfold_header(s:dict, run:dict, pl)->str:
     f = pd.DataFrame(s.get('fold_scores', []))
     m, rows = s.get('metric', 'accuracy'), [('model', s.get('model_name', '?')), ('image size', ' x '.join(map(str, s.get('img_size', []))))]
@@ -403,7 +412,7 @@ def _fold_table(s:dict, out:Path)->str:
     f.insert(len(f.columns), 'report', [f'<a href="fold_{i}/report.html">fold_{i}/report.html</a>' if (out/f'fold_{i}'/'report.html').exists() else '' for i in f.fold])
     return f.rename(columns={'best_score': s.get('metric', 'accuracy')}).to_html(index=False, border=0, na_rep='', float_format='{:.4f}'.format, escape=False)
 
-# %% ../nbs/08_report.ipynb #1311d67a
+# %% ../nbs/08_report.ipynb #143cdde7
 def _oof_sections(oof:pd.DataFrame, vocab, fig, max_classes:int)->list:
     "The out-of-fold confusion matrix and the scores of each class (accuracy, precision, recall, F1)."
     from sklearn.metrics import precision_recall_fscore_support
@@ -425,7 +434,7 @@ def _fold_pseudo(out:Path, K:int):
     parts = [d.assign(fold=i, round=[f'fold {i}' + (f', round {r}' if d['round'].nunique() > 1 else '') for r in d['round']]) for i, d in parts if d is not None and len(d)]
     return pd.concat(parts, ignore_index=True) if parts else None
 
-# %% ../nbs/08_report.ipynb #0e6a70c8
+# %% ../nbs/08_report.ipynb #1f64a749
 def write_kfold_report(output_dir,          # a k-fold run's folder: summary.json, oof.csv, run.json and fold_<i>/ are read from it
                        summary:dict=None,   # its summary (default: read from summary.json)
                        oof:pd.DataFrame=None, # its out-of-fold predictions (default: read from oof.csv)

@@ -28,8 +28,8 @@ from .predict import predict_images  # (and learn.export_preds)
 
 # %% auto #0
 __all__ = ['OUTPUTS', 'check_data', 'run_completed', 'mark_completed', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls',
-           'config_learner', 'config_recipe', 'heldout_accuracy', 'fit_config', 'oof_preds', 'oof_score', 'run_results',
-           'fit_one', 'KFold', 'train_run', 'predict_run']
+           'config_learner', 'config_recipe', 'heldout_accuracy', 'find_lr', 'fit_config', 'oof_preds', 'oof_score',
+           'run_results', 'fit_one', 'KFold', 'train_run', 'predict_run']
 
 # %% ../nbs/05a_run.ipynb #93cbbbe5
 def check_data(cfg:RunConfig)->int:
@@ -111,10 +111,10 @@ def config_learner(cfg:RunConfig, dls, out, quiet:bool=False):
     "The `CLIPLearner` of a checked `cfg` on `dls`, writing into `out`."
     from fastai.metrics import accuracy
     metrics = [clip_metric(cfg.metric, dls.vocab)] + ([accuracy] if cfg.metric != 'accuracy' else [])  # accuracy too: the chance warning, the report
-    learn = clip_learner(dls, cfg.model_name, output_dir=out, lr=cfg.lr, metrics=metrics, monitor=cfg.metric, precision=cfg.precision, seed=cfg.seed, head=cfg.head, head_init=cfg.head_init, llrd=cfg.llrd,
+    learn = clip_learner(dls, cfg.model_name, output_dir=out, lr=1e-3 if cfg.lr == 'find' else cfg.lr, metrics=metrics, monitor=cfg.metric, precision=cfg.precision, seed=cfg.seed, head=cfg.head, head_init=cfg.head_init, llrd=cfg.llrd,
                          label_smoothing=cfg.label_smoothing, compile=cfg.compile, cuda_graph=cfg.cuda_graph, keep=cfg.keep, progress=False if quiet else None,
                          grad_checkpointing=cfg.grad_checkpointing, cbs=config_cbs(cfg, out))
-    if cfg.model_name == 'tiny' and cfg.lr < 1e-4 and rank_distrib() == 0:
+    if cfg.model_name == 'tiny' and cfg.lr != 'find' and cfg.lr < 1e-4 and rank_distrib() == 0:
         print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {cfg.lr} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
     if quiet:
         learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
@@ -137,11 +137,32 @@ def heldout_accuracy(preds, test_dir)->float:
     truth = pd.read_csv(Path(test_dir).parent/'test_labels.csv', dtype=str).set_index('id').label
     return float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
 
+# %% ../nbs/05a_run.ipynb #9dd0f9de
+def find_lr(learn, out, quiet:bool=False)->float:
+    "fastai's `lr_find` on `learn`'s training images (the model and optimiser put back after): its 'valley' suggestion, saved with the curve in `out/lr_find.json` (read back, not found again, by a resumed run)."
+    f = Path(out)/'lr_find.json'
+    if f.exists(): return json.loads(f.read_text())['lr']
+    import tempfile
+    from fastai.callback.schedule import valley
+    ours = [c for c in learn.cbs if type(c).__module__.startswith('clip_nbdev.callback')]  # logs, trackers, checkpoints: not for a trial run
+    with tempfile.TemporaryDirectory() as tmp, learn.removed_cbs(ours):
+        path, learn.path = learn.path, Path(tmp)  # where fastai keeps the weights to put back
+        try:
+            with learn.no_bar() if quiet else nullcontext(): lr = float(learn.lr_find(suggest_funcs=(valley,), show_plot=False).valley)
+        finally: learn.path = path
+    rec = learn.recorder
+    n = max(len(rec.losses) - 5, 1)  # fastai's plot leaves out the last steps (the divergence)
+    if not rank_distrib(): _write_json(f, dict(lr=lr, suggestion='valley', lrs=[float(o) for o in rec.lrs[:n]], losses=[float(o) for o in rec.losses[:n]]))
+    if not quiet and not rank_distrib(): print(f"lr_find: lr {lr:.2e} (fastai's valley suggestion; the curve is in {f} and report.html)", flush=True)
+    learn.lr = lr
+    return lr
+
 # %% ../nbs/05a_run.ipynb #10da05a4
 def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None)->tuple:
-    "Decode the data, build the learner, run the recipe of a checked `cfg` into `out`: `(learn, images seen, seconds)`."
+    "Decode the data, build the learner (its lr found first with `lr='find'`), run the recipe of a checked `cfg` into `out`: `(learn, images seen, seconds)`."
     seed_everything(cfg.seed)
     learn = config_learner(cfg, config_dls(cfg), out, quiet)
+    if cfg.lr == 'find': cfg = replace(cfg, lr=find_lr(learn, out, quiet))
     if cfg.demo and cfg.head_init == 'zeroshot' and not resume and rank_distrib() == 0:
         acc = heldout_accuracy(learn.export_preds(cfg.test_dir, Path(out)/'zeroshot_predictions.csv'), cfg.test_dir)
         print(f"zero-shot accuracy of {cfg.model_name} on the held-out digits, before any training: {acc:.4f}", flush=True)
@@ -217,7 +238,7 @@ def run_results(learn, cfg:RunConfig, out, seen:int, t_fit:float, world:int=1, t
         wise = _wise(learn, cfg, out)
         w = wise.set_index('alpha').loc[learn.wise_alpha]
         sc, acc = float(w[cfg.metric]), float(w['accuracy'])
-    s = dict(metric=cfg.metric, best_score=sc, best_accuracy=acc, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=cfg.keep, best_reason=best.why, epochs=cfg.epochs,
+    s = dict(metric=cfg.metric, best_score=sc, best_accuracy=acc, lr=cfg.lr, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=cfg.keep, best_reason=best.why, epochs=cfg.epochs,
              ssl=cfg.ssl, ssl_epochs=cfg.ssl_epochs if cfg.ssl else 0, pseudo_epochs=cfg.pseudo_epochs if cfg.use_pseudo_labels else 0, pseudo_labels_added=added,
              n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), classes=list(learn.dls.vocab),
              train_images_per_s=round(seen / t_fit, 1), train_images_seen=seen, world_size=world, resumed=resume,
@@ -275,6 +296,7 @@ def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, q
                       + (f"; fold {cfg.fold} of {cfg.folds}" if cfg.folds is not None and cfg.fold is not None else ''), flush=True)
             start_record(out, cfg, resume, command)
         learn, seen, t_fit = fit_config(cfg, out, resume, world, quiet, before_pseudo, pseudo_probs)
+        if cfg.lr == 'find': cfg = replace(cfg, lr=learn.lr)  # what it found
         if rank or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
         summary = run_results(learn, cfg, out, seen, t_fit, world, t0, resume)
         _write_json(out/'summary.json', summary)
