@@ -263,7 +263,7 @@ def check_values(self:RunConfig):
     for k in ('lr', 'pseudo_lr', 'ssl_lr'):
         v = getattr(c, k)
         if v is None or (k == 'lr' and v == 'find'): continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0: raise UserError(f"--{k} must be a number above 0" + (" or find" if k == 'lr' else '') + f", got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0: raise UserError(f"--{k} must be above 0, got {v!r}" + (" (a number, or find)" if k == 'lr' else ''))
     for k in ('pseudo_threshold', 'ssl_threshold', 'crop'):
         if not 0 < getattr(c, k) <= 1: raise UserError(f"--{k} must be in (0, 1], got {getattr(c, k)}")
     if c.ssl_lambda < 0: raise UserError(f"--ssl_lambda must be at least 0, got {c.ssl_lambda}")
