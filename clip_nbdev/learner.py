@@ -30,15 +30,16 @@ __all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'option_cbs', 'check_cbs', '
 
 # %% ../nbs/03_learner.ipynb #7c37c682
 def adamw(params,                # parameters or parameter groups
-          fused:bool|None=None,  # use PyTorch's fused kernel (default: when the parameters are on CUDA)
+          fused:bool|None=None,  # use PyTorch's fused kernel (default: when the parameters are on CUDA or the CPU)
           capturable:bool=False, # keep the step on the GPU so that a CUDA graph can capture it (ignored off CUDA)
           **kwargs               # passed to `torch.optim.AdamW` (lr, weight_decay, betas, eps)
          )->OptimWrapper:
-    "`torch.optim.AdamW` (fused on CUDA), wrapped for fastai."
+    "`torch.optim.AdamW` (fused on CUDA and the CPU), wrapped for fastai."
     ps = L(params)
     first = next(iter(ps[0] if isinstance(ps[0], (list, L)) else ps), None)
     on_cuda = first is not None and first.is_cuda
-    return OptimWrapper(params, opt=torch.optim.AdamW, fused=ifnone(fused, on_cuda) or None, capturable=capturable and on_cuda, **kwargs)
+    can_fuse = first is not None and first.device.type in ('cuda', 'cpu') and first.is_floating_point()
+    return OptimWrapper(params, opt=torch.optim.AdamW, fused=ifnone(fused, can_fuse) or None, capturable=capturable and on_cuda, **kwargs)
 
 # %% ../nbs/03_learner.ipynb #c9da2eab
 def warmup_cosine(lr_max,               # peak learning rate (a float, or an array with one per parameter group)
