@@ -113,8 +113,9 @@ def make_model(a, tmp:Path)->str:
     return str(d)
 
 # --------------------------------------------------------------------------------------------------- one run of each side
-def env(a)->dict:
-    pp = {'PYTHONPATH': os.pathsep.join([a.src_dir] + [p for p in [os.environ.get('PYTHONPATH')] if p])} if a.src_dir else {}
+def env(a, src_dir=None)->dict:
+    src_dir = src_dir or a.src_dir
+    pp = {'PYTHONPATH': os.pathsep.join([src_dir] + [p for p in [os.environ.get('PYTHONPATH')] if p])} if src_dir else {}
     return {**os.environ, **pp, 'OMP_NUM_THREADS': str(a.threads), 'MKL_NUM_THREADS': str(a.threads), 'HF_HUB_OFFLINE': '1',
             'PYTHONWARNINGS': 'ignore', 'MPLBACKEND': 'Agg', **({'CUDA_VISIBLE_DEVICES': ''} if a.device == 'cpu' else {})}
 
@@ -125,14 +126,14 @@ def accuracy(pred_csv:Path, root:Path)->float|None:
     pred, truth = read(pred_csv), read(root/'test_labels.csv')
     return sum(pred[k] == truth.get(k) for k in pred) / max(len(pred), 1)
 
-def run_clip_nbdev(a, root:Path, model_dir:str, bs:int, out:Path)->dict:
+def run_clip_nbdev(a, root:Path, model_dir:str, bs:int, out:Path, src_dir=None)->dict:
     cmd = [str(BIN/'clip-nbdev-train'), '--train_dir', str(root/'train'), '--model_name', model_dir, '--head_init', 'random',
            '--img_size', str(a.img_size), str(a.img_size), '--valid_pct', str(a.valid_pct), '--seed', str(a.seed),
            '--ra_magnitude', '0', '--no_flip', '--crop', '1', '--batch_size', str(bs), '--epochs', str(a.epochs), '--lr', str(a.lr),
            '--warmup_pct', str(a.warmup_pct), '--precision', a.precision, '--output_dir', str(out), '--overwrite', '--quiet']
     if (root/'test').exists(): cmd[3:3] = ['--test_dir', str(root/'test')]
     t = time.perf_counter()
-    p = subprocess.run(cmd, env=env(a), capture_output=True, text=True)
+    p = subprocess.run(cmd, env=env(a, src_dir), capture_output=True, text=True)
     whole = time.perf_counter() - t
     if p.returncode: raise SystemExit(f"clip-nbdev-train failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     s = json.loads((out/'summary.json').read_text())
@@ -178,26 +179,31 @@ def mean(xs): xs = [x for x in xs if x is not None]; return sum(xs) / len(xs) if
 def summarise(rows:list, bs:int)->dict:
     "Means per side and the ratios clip_nbdev / Trainer."
     out = {}
-    for side in ('clip_nbdev', 'trainer'):
+    for side in dict.fromkeys(x['side'] for x in rows):
         r = [x for x in rows if x['side'] == side and x['bs'] == bs]
         out[side] = dict(whole_s=mean([x['whole_s'] for x in r]), train_s=mean([x['train_s'] for x in r]),
                          images_per_s=mean([x['images_seen'] / x['train_s'] for x in r]), test_accuracy=mean([x['test_accuracy'] for x in r]),
                          valid_accuracy=mean([x['valid_accuracy'] for x in r]))
-    c, t = out['clip_nbdev'], out['trainer']
-    ratio = lambda k: c[k] / t[k] if c[k] is not None and t[k] else None
-    out['ratios'] = dict(images_per_s=ratio('images_per_s'), whole_command=ratio('whole_s'), test_accuracy=ratio('test_accuracy'))
+    t = out.get('trainer')
+    for side in [k for k in out if k.startswith('clip_nbdev')]:
+        c = out[side]
+        ratio = lambda k: c[k] / t[k] if t and c[k] is not None and t[k] else None
+        out['ratios' + side[len('clip_nbdev'):]] = dict(images_per_s=ratio('images_per_s'), whole_command=ratio('whole_s'), test_accuracy=ratio('test_accuracy'))
     return out
 
 def fmt(x, f='.1f'): return '-' if x is None else format(x, f)
 
 def table(rows:list, summary:dict, bs:int):
     print(f"\nbatch {bs}\n\n| | whole command (s) | training with per-epoch validation (s) | training images/s | test accuracy |\n|---|---|---|---|---|")
-    for side, name in (('clip_nbdev', 'clip-nbdev-train'), ('trainer', 'transformers Trainer')):
-        r = [x for x in rows if x['side'] == side and x['bs'] == bs]
+    names = {'clip_nbdev': 'clip-nbdev-train', 'clip_nbdev_before': 'clip-nbdev-train (--src_before)', 'trainer': 'transformers Trainer'}
+    for side in dict.fromkeys(x['side'] for x in rows):
+        name, r = names[side], [x for x in rows if x['side'] == side and x['bs'] == bs]
         print(f"| {name} | {', '.join(fmt(x['whole_s']) for x in r)} | {', '.join(fmt(x['train_s']) for x in r)} | "
               f"{', '.join(fmt(x['images_seen'] / x['train_s'], '.0f') for x in r)} | {', '.join(fmt(x['test_accuracy'], '.4f') for x in r)} |")
-    q = summary['ratios']
-    print(f"\nclip_nbdev / Trainer: training images/s {fmt(q['images_per_s'], '.2f')}x, whole command {fmt(q['whole_command'], '.2f')}x "
+    for k in [k for k in summary if k.startswith('ratios')]: _ratios(k, summary[k])
+
+def _ratios(k, q):
+    print(f"\n{'clip_nbdev' + k[len('ratios'):]} / Trainer: training images/s {fmt(q['images_per_s'], '.2f')}x, whole command {fmt(q['whole_command'], '.2f')}x "
           f"(below 1: clip_nbdev is quicker), test accuracy {fmt(q['test_accuracy'], '.3f')}x")
 
 # --------------------------------------------------------------------------------------------------- main
@@ -218,8 +224,9 @@ def main():
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ap.add_argument('--precision', default=None, help='fp32 or bf16 (default: bf16 on cuda, fp32 on the cpu)')
     ap.add_argument('--threads', type=int, default=1, help='OMP_NUM_THREADS of each side')
-    ap.add_argument('--sides', nargs='+', default=['clip_nbdev', 'trainer'], choices=['clip_nbdev', 'trainer'])
+    ap.add_argument('--sides', nargs='+', default=['clip_nbdev', 'trainer'], choices=['clip_nbdev', 'clip_nbdev_before', 'trainer'])
     ap.add_argument('--src', default=None, help="measure clip_nbdev as committed at this git revision (e.g. HEAD), not the working tree's (others' unfinished edits)")
+    ap.add_argument('--src_before', default=None, help="also measure clip_nbdev at this git revision, alternated with the others (a before/after in one session)")
     ap.add_argument('--note', default='', help='recorded in the JSON (e.g. what else the machine was doing)')
     ap.add_argument('--smoke', action='store_true', help='2 epochs, 100 labelled images, 1 run: checks that the script runs')
     ap.add_argument('--out', default=None, help='JSON file (default: bench/results/peers_<device>_<date>.json; none with --smoke)')
@@ -242,6 +249,12 @@ def main():
             (tmp/'src').mkdir()
             subprocess.run(f"git archive {a.src_commit} clip_nbdev | tar -x -C {tmp/'src'}", shell=True, cwd=ROOT, check=True)
             a.src_dir = str(tmp/'src'); sys.path.insert(0, a.src_dir)
+        a.src_before_commit, before_dir = None, None
+        if a.src_before:
+            a.src_before_commit = subprocess.run(['git', 'rev-parse', a.src_before], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+            before_dir = tmp/'src_before'; before_dir.mkdir()
+            subprocess.run(f"git archive {a.src_before_commit} clip_nbdev | tar -x -C {before_dir}", shell=True, cwd=ROOT, check=True)
+            if 'clip_nbdev_before' not in a.sides: a.sides.insert(1, 'clip_nbdev_before')
         root = make_data(a, tmp)
         data, model_dir = split(a, root), make_model(a, tmp)
         print(f"{len(data['train'])} training, {len(data['valid'])} validation, {len(data['test'])} test images; model {a.model} ({model_dir}); "
@@ -250,7 +263,8 @@ def main():
             for run in range(a.runs):
                 for side in a.sides:
                     out = tmp/f'{side}_bs{bs}_run{run}'
-                    r = run_clip_nbdev(a, root, model_dir, bs, out) if side == 'clip_nbdev' else run_trainer(a, root, data, model_dir, bs, out)
+                    r = (run_trainer(a, root, data, model_dir, bs, out) if side == 'trainer' else
+                         run_clip_nbdev(a, root, model_dir, bs, out, str(before_dir) if side == 'clip_nbdev_before' else None))
                     r = dict(side=side, bs=bs, run=run, **r)
                     rows.append(r)
                     print(f"{side:>10} bs {bs} run {run}: whole {r['whole_s']:.1f} s, training {r['train_s']:.1f} s "
