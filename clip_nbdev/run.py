@@ -71,16 +71,23 @@ def mark_completed(d):
     _write_json(Path(d)/'run.json', dict(json.loads((Path(d)/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
 
 # %% ../nbs/05a_run.ipynb #7b0e8867
+def _clear(d:Path):
+    "Delete what a run writes in folder `d` (`OUTPUTS`, best_model/, report/); its lock stays."
+    import shutil
+    for f in OUTPUTS: (d/f).unlink(missing_ok=True)
+    for sub in ('best_model', 'report'):
+        if (d/sub).is_symlink(): (d/sub).unlink()
+        else: shutil.rmtree(d/sub, ignore_errors=True)
+
 OUTPUTS = ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth',
-           'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo', 'predictions.filled.csv', 'zeroshot_predictions.filled.csv')  # what --overwrite clears
+           'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo', 'predictions.filled.csv', 'zeroshot_predictions.filled.csv', 'test_probs.csv', 'lr_find.json')  # what --overwrite clears
 
 def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None):
     "Clear what `cfg.overwrite` replaces in `out`; write `out/run.json` (or add this resumption to it)."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    if cfg.overwrite:
-        import shutil
-        for f in OUTPUTS: (out/f).unlink(missing_ok=True)
-        shutil.rmtree(out/'report', ignore_errors=True)  # the report's figures
+    if cfg.overwrite: _clear(out)
+    elif not resume and (old := [f for f in OUTPUTS if (out/f).exists()]):
+        raise UserError(f"output_dir '{out}' holds another run's files ({', '.join(old[:4])}{' ...' if len(old) > 4 else ''}): pass --overwrite to replace them, --resume to continue that run, or another --output_dir")
     now = dict(command=command, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
     if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
     else: run = dict(now, args=cfg.record(), seed=cfg.seed, versions=_versions())
@@ -137,7 +144,7 @@ def heldout_accuracy(preds, test_dir)->float:
     truth = pd.read_csv(Path(test_dir).parent/'test_labels.csv', dtype=str).set_index('id').label
     return float((preds.set_index('id').label == truth.reindex(preds.id).values).mean())
 
-# %% ../nbs/05a_run.ipynb #9dd0f9de
+# %% ../nbs/05a_run.ipynb #1818c968
 def find_lr(learn, out, quiet:bool=False)->float:
     "fastai's `lr_find` on `learn`'s training images (the model and optimiser put back after): its 'valley' suggestion, saved with the curve in `out/lr_find.json` (read back, not found again, by a resumed run)."
     f = Path(out)/'lr_find.json'
@@ -310,6 +317,7 @@ class KFold:
     "k-fold cross-validation of a checked configuration (`cfg.folds` folds; `cfg.fold`: this one alone)."
     def __init__(self, cfg:RunConfig, world:int=1, resume:bool=False, quiet:bool=False, command:str=None, n_images:int=None):
         self.cfg, self.world, self.resume, self.quiet, self.command, self.n_images = cfg, world, resume, quiet, command, n_images
+        self.locked = False  # does this process hold output_dir's lock (`fit` of every fold)?
         self.out, self.K, self.ids, self.pseudo, self.t0 = Path(cfg.output_dir), cfg.folds, fold_ids(cfg), cfg.use_pseudo_labels and cfg.pseudo_from == 'ensemble', time.time()
         # (pseudo_from='fold': each fold runs the whole recipe, its pseudo-labels from its own model)
 
@@ -324,12 +332,20 @@ class KFold:
 # %% ../nbs/05a_run.ipynb #bc6da920
 @patch
 def start(self:KFold):
-    "Rank 0: create the run's folder (clearing the folds with `overwrite`) and its run.json."
+    "Rank 0: create the run's folder (with `overwrite`, clearing it and its folds, each under its lock) and its run.json."
     if rank_distrib(): return
+    with nullcontext() if self.locked else folder_lock(self.out, '--output_dir'): self._start()
+
+@patch
+def _start(self:KFold):
     self.out.mkdir(parents=True, exist_ok=True)
     if self.cfg.overwrite:
-        import shutil
-        for i in self.ids: shutil.rmtree(self.fold_dir(i), ignore_errors=True)  # (start_record clears the k-fold run's own files)
+        from contextlib import ExitStack
+        with ExitStack() as held:  # every fold's lock before anything is deleted: a fold another run is training refuses
+            for i in self.ids:
+                if self.fold_dir(i).is_dir(): held.enter_context(folder_lock(self.fold_dir(i), '--output_dir'))
+            for i in self.ids:
+                if self.fold_dir(i).is_dir(): _clear(self.fold_dir(i))  # (start_record clears the k-fold run's own files)
     if not (self.out/'run.json').exists() or self.cfg.overwrite: start_record(self.out, self.cfg, command=self.command)  # each fold records its own too
 
 @patch
@@ -372,8 +388,16 @@ def fit_pseudo(self:KFold, i:int, probs)->dict|None:
 # %% ../nbs/05a_run.ipynb #d858f189
 @patch
 def fit(self:KFold)->dict|None:
-    "Every fold of this run (pseudo-labels from the folds' mean prediction), then `assemble` once all are done: the k-fold summary (None while folds are missing)."
+    "Every fold of this run (pseudo-labels from the folds' mean prediction), then `assemble` once all are done: the k-fold summary (None while folds are missing). A run of every fold holds the lock of `output_dir` throughout; a run of one fold (`cfg.fold`, e.g. one per GPU) while it creates or assembles the run."
     if self.world > 1 and self.cfg.fold is None: raise UserError("--folds under several processes trains one fold per launch: add --fold i (0 ... folds-1)")
+    whole = self.cfg.fold is None and not rank_distrib()
+    with folder_lock(self.out, '--output_dir') if whole else nullcontext():
+        self.locked = whole
+        try: return self._fit()
+        finally: self.locked = False
+
+@patch
+def _fit(self:KFold)->dict|None:
     self.start()
     trained = [self.fit_fold(i) for i in self.ids if not self.ready(i)]
     if self.pseudo:
@@ -421,7 +445,11 @@ def _test_preds(self:KFold)->pd.DataFrame:
 # %% ../nbs/05a_run.ipynb #0fb65f87
 @patch
 def assemble(self:KFold, t0:float=None)->dict:
-    "oof.csv, the folds' mean predictions (predictions.csv, test_probs.csv), summary.json, the report and run.json's completion of a run whose folds are all complete."
+    "oof.csv, the folds' mean predictions (predictions.csv, test_probs.csv), summary.json, the report and run.json's completion of a run whose folds are all complete (under `output_dir`'s lock)."
+    with nullcontext() if self.locked else folder_lock(self.out, '--output_dir'): return self._assemble(t0)
+
+@patch
+def _assemble(self:KFold, t0:float=None)->dict:
     from clip_nbdev.predict import write_preds_csv
     cfg, K, out, t0 = self.cfg, self.K, self.out, ifnone(t0, self.t0)
     subs = [json.loads((self.fold_dir(i)/'summary.json').read_text()) for i in range(K)]
@@ -482,7 +510,16 @@ def _gather_preds(df:pd.DataFrame, world:int)->pd.DataFrame|None:
 # %% ../nbs/05a_run.ipynb #8f405c12
 def predict_run(model_path, test_dir, output='predictions.csv', bs:int=64, img_size=None, tta:bool=False, labels=None, probs:bool=False, id_col:str='id',
                 label_col:str='label', id_stem:bool=False, sample_submission=None, precision:str='auto', cache_dir=None)->pd.DataFrame|None:
-    "Predict `test_dir` with the saved model(s) `model_path` into the CSV `output` (see `clip-nbdev-predict` for each argument): the predictions, on rank 0."
+    "Predict `test_dir` with the saved model(s) `model_path` into the CSV `output` (see `clip-nbdev-predict` for each argument): the predictions, on rank 0. The output is checked first; in a run's folder, under its lock."
+    out = Path(output)
+    if not rank_distrib():
+        try: fd, probe = exclusive_temp(out); os.close(fd); probe.unlink()
+        except OSError as e: raise UserError(f"--output '{out}' cannot be written ({e.strerror}): pass a file in a folder you can write to") from None
+    run_dir = out.parent if any((out.parent/f).exists() for f in ('run.json', '.lock')) and not rank_distrib() else None  # a training run's folder
+    with folder_lock(run_dir, '--output folder') if run_dir is not None else nullcontext():
+        return _predict_run(model_path, test_dir, output, bs, img_size, tta, labels, probs, id_col, label_col, id_stem, sample_submission, precision, cache_dir)
+
+def _predict_run(model_path, test_dir, output, bs, img_size, tta, labels, probs, id_col, label_col, id_stem, sample_submission, precision, cache_dir):
     from clip_nbdev.data import ImageCache
     from clip_nbdev.model import load_clip_model
     from clip_nbdev.predict import check_labels, predict_folder, write_preds_csv, fill_unreadable
