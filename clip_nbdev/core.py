@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING: import torch
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'need', 'resolve_precision', 'quiet_hf', 'seed_everything',
-           'show_bars', 'best_device', 'exclusive_temp', 'atomic_write', 'own_text', 'folder_lock', 'bare_model']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'UserError', 'need', 'environment_error', 'resolve_precision', 'quiet_hf',
+           'seed_everything', 'show_bars', 'best_device', 'exclusive_temp', 'atomic_write', 'own_text', 'folder_lock',
+           'bare_model']
 
 # %% ../nbs/00_core.ipynb #5c5329a5
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # per-channel mean of CLIP's training images (RGB, 0-1 scale)
@@ -39,6 +40,25 @@ def need(pkg,                # the package's import name, or a list of them
     if not miss: return
     s = 's' if len(miss) > 1 else ''
     raise UserError(f"{why} needs the {' and '.join(miss)} package{s}: pip install {' '.join(miss)} (or pip install 'clip_nbdev[{extra or pkgs[0]}]')")
+
+# %% ../nbs/00_core.ipynb #412de32f
+_ENV_ERRORS = {errno.ENOSPC: ('no space left on the device', 'free some space, or write elsewhere'), errno.EROFS: ('the file system is read-only', 'write elsewhere'),
+               errno.EACCES: ('permission denied', 'write to a folder you own, or fix its permissions'), errno.EPERM: ('operation not permitted', 'write to a folder you own'),
+               errno.EDQUOT: ('the disk quota is exceeded', 'free some space, or write elsewhere'), errno.ENOENT: ('no such file or folder', 'check the path'),
+               errno.EIO: ('an input/output error of the device', 'check the disk')}
+
+def environment_error(e:OSError)->UserError|None:
+    "A one-line `UserError` for an `OSError` the machine caused (full disk, read-only or forbidden folder, missing file, I/O error), naming the path; None for any other error."
+    if not isinstance(e, OSError) or e.errno not in _ENV_ERRORS: return None
+    what, todo = _ENV_ERRORS[e.errno]
+    path = e.filename or ''
+    free = ''
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and path:
+        p = Path(path)
+        while not p.exists() and p != p.parent: p = p.parent
+        try: free = f" ({shutil.disk_usage(p).free / 2**20:.0f} MiB free)"
+        except OSError: pass
+    return UserError(f"{what}{free}" + (f" writing or reading '{path}'" if path else '') + f": {todo}")
 
 # %% ../nbs/00_core.ipynb #f6879895
 def resolve_precision(precision:str, # 'auto', 'bf16', 'fp16' or 'fp32'
