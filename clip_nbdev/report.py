@@ -84,7 +84,7 @@ def _cm(targs, preds, n:int)->np.ndarray:
     "The `n` x `n` confusion matrix (rows: true class) of class indices `targs` and `preds`."
     return np.bincount(np.asarray(targs) * n + np.asarray(preds), minlength=n * n).reshape(n, n)
 
-def _plot_confusion(cm:np.ndarray, vocab, max_classes:int=30)->matplotlib.figure.Figure:
+def _plot_confusion(cm:np.ndarray, vocab, max_classes:int=30, title:str='validation confusion matrix')->matplotlib.figure.Figure:
     "The confusion matrix (rows: true class), coloured by the share of each row; the `max_classes` classes with the most mistakes when there are more."
     n = len(vocab)
     idx = np.arange(n)
@@ -103,7 +103,7 @@ def _plot_confusion(cm:np.ndarray, vocab, max_classes:int=30)->matplotlib.figure
         for i in range(k):
             for j in range(k):
                 if sub[i, j]: ax.text(j, i, sub[i, j], ha='center', va='center', fontsize=7, color='w' if sub[i, j] > 0.5 * max(sub[i].sum(), 1) else 'k')
-    ax.set_title('validation confusion matrix' + (f' ({k} of {n} classes: those with the most mistakes)' if k < n else ''), fontsize=10)
+    ax.set_title(title + (f' ({k} of {n} classes: those with the most mistakes)' if k < n else ''), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -408,9 +408,14 @@ def _kfold_header(s:dict, run:dict, pl)->str:
 
 def _fold_table(s:dict, out:Path)->str:
     "Each fold's scores and stages, linked to its report."
-    f = pd.DataFrame(s['fold_scores'])
+    m = s.get('metric', 'accuracy')
+    f = pd.DataFrame(s['fold_scores']).rename(columns={'best_score': m, 'best_stage': 'kept: stage', 'best_epoch': 'epoch', 'pseudo_labels_added': 'pseudo-labels', 'n_train': 'training', 'n_valid': 'validation'})
+    if m == 'accuracy' or 'best_accuracy' not in f: f = f.drop(columns=['best_accuracy'], errors='ignore')
+    else: f = f.rename(columns={'best_accuracy': 'accuracy'})
+    if 'wall_time_s' in f: f['wall_time_s'] = f.wall_time_s.map(_secs)
+    f = f.rename(columns={'wall_time_s': 'time'})
     f.insert(len(f.columns), 'report', [f'<a href="fold_{i}/report.html">fold_{i}/report.html</a>' if (out/f'fold_{i}'/'report.html').exists() else '' for i in f.fold])
-    return f.rename(columns={'best_score': s.get('metric', 'accuracy')}).to_html(index=False, border=0, na_rep='', float_format='{:.4f}'.format, escape=False)
+    return f.to_html(index=False, border=0, na_rep='', float_format='{:.4f}'.format, escape=False)
 
 # %% ../nbs/08_report.ipynb #143cdde7
 def _oof_sections(oof:pd.DataFrame, vocab, fig, max_classes:int)->list:
@@ -423,7 +428,7 @@ def _oof_sections(oof:pd.DataFrame, vocab, fig, max_classes:int)->list:
     pr, rc, f1, _ = precision_recall_fscore_support(y, p, labels=list(range(len(vocab))), zero_division=0)
     acc.insert(4, 'precision', pr); acc.insert(5, 'f1', f1)
     conf = ('confusion', 'Out-of-fold confusion matrix', f'<p>{len(oof)} labelled images, each predicted by the fold model that did not train on it; accuracy {np.trace(cm) / max(cm.sum(), 1):.4f}. '
-            'Rows are the true classes, the colour the share of each row.</p>' + fig('confusion', _plot_confusion(cm, vocab, max_classes), 'Out-of-fold confusion matrix'))
+            'Rows are the true classes, the colour the share of each row.</p>' + fig('confusion', _plot_confusion(cm, vocab, max_classes, 'out-of-fold confusion matrix'), 'Out-of-fold confusion matrix'))
     cls = ('classes', 'Per-class scores', fig('class_accuracy', _plot_class_accuracy(acc, max_classes), 'Out-of-fold accuracy (recall) of each class, lowest on top')
            + f'<details{" open" if len(acc) <= max_classes else ""}><summary>every class: accuracy (recall), precision, F1</summary>{_table(acc)}</details>')
     return [conf, cls]
