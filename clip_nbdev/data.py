@@ -216,26 +216,26 @@ def _eg(xs, n=3)->str: return ', '.join(map(str, xs[:n])) + (', ...' if len(xs) 
 
 # %% ../nbs/01_data.ipynb #e00ffa09
 def _match_ids(ids, labs, image_dir)->tuple:
-    "Match the `ids` (and their labels `labs`) to the images of `image_dir`: `(files, labels, missing, dup, nolab, unlisted)`."
-    found = find_images(image_dir)
-    keys = {}
-    for fn in found:  # an id may be the relative path or the file name, with or without the extension
+    "Match the `ids` (and their labels `labs`) to the images of `image_dir`: `(files, labels, missing, dup, nolab, unlisted, ambiguous)`."
+    found, tiers = find_images(image_dir), ({}, {}, {})  # an id is the relative path, else that path less its extension, else a file name with or without it
+    for fn in found:
         rel = fn.relative_to(image_dir).as_posix()
-        for k in (rel, os.path.splitext(rel)[0]): keys.setdefault(k, fn)
-        for k in (fn.name, fn.stem): keys[k] = fn if keys.get(k, fn) == fn else None  # a name shared by two files: ambiguous
-    files, labels, seen, listed, missing, dup, nolab = [], {}, {}, set(), [], [], []
+        for t, ks in zip(tiers, ((rel,), (os.path.splitext(rel)[0],), (fn.name, fn.stem))):
+            for k in ks: t.setdefault(k, []).append(fn)
+    files, labels, seen, listed, missing, dup, nolab, ambig = [], {}, {}, set(), [], [], [], []
     for i, l in zip(ids, labs):
         key = i[2:] if i.startswith('./') else i
-        fn = keys.get(key)
+        fs = next((t[key] for t in tiers if key in t), [])  # the first tier that has the id: an exact path wins over a shared name
         if key in seen: dup.append(i); continue
         seen[key] = True
-        if fn is not None: listed.add(fn)
+        listed.update(fs)  # (the images of an ambiguous id are reported with it, not as images with no row)
         if not l: nolab.append(i); continue
-        if fn is None: missing.append(i); continue
-        if fn in labels: dup.append(i); continue
-        files.append(fn); labels[fn] = l
+        if len(fs) > 1: ambig.append(f"{i} ({' or '.join(f.relative_to(image_dir).as_posix() for f in fs[:2])}{' or ...' if len(fs) > 2 else ''})"); continue
+        if not fs: missing.append(i); continue
+        if fs[0] in labels: dup.append(i); continue
+        files.append(fs[0]); labels[fs[0]] = l
     unlisted = [fn.relative_to(image_dir).as_posix() for fn in found if fn not in listed]
-    return files, labels, missing, dup, nolab, unlisted
+    return files, labels, missing, dup, nolab, unlisted, ambig
 
 # %% ../nbs/01_data.ipynb #88a97e79
 def csv_items(train_csv,          # a CSV file with an id (file) column and a label column
@@ -252,8 +252,9 @@ def csv_items(train_csv,          # a CSV file with an id (file) column and a la
     df.columns = [str(c).strip() for c in df.columns]
     icol, lcol = csv_columns(f, id_col, label_col, cols=df.columns)  # detected or checked (see config)
     ids, labs = df[icol].str.strip().tolist(), df[lcol].str.strip().tolist()
-    files, labels, missing, dup, nolab, unlisted = _match_ids(ids, labs, image_dir)
+    files, labels, missing, dup, nolab, unlisted, ambig = _match_ids(ids, labs, image_dir)
     where = f"train_csv '{f}'"
+    if ambig: warnings.warn(f"{where}: {_plural(len(ambig), 'ambiguous id')}, each the name of several images in image_dir '{image_dir}' (e.g. {_eg(ambig)}): left out; give their paths relative to image_dir")
     if missing: warnings.warn(f"{where}: {_plural(len(missing), 'id')} with no image in image_dir '{image_dir}' (e.g. {_eg(missing)}): left out")
     if dup: warnings.warn(f"{where}: {_plural(len(dup), 'repeated id')} (e.g. {_eg(dup)}): kept the first row of each")
     if nolab: warnings.warn(f"{where}: {_plural(len(nolab), 'row')} with an empty '{lcol}' (e.g. {_eg(nolab)}): left out")

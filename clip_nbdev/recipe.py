@@ -100,17 +100,16 @@ class PseudoLabelRound(Stage):
 # %% ../nbs/03a_recipe.ipynb #6e422166
 @patch
 def _select(self:PseudoLabelRound, learn, tdl):
-    "Predict `tdl`, keep the confident predictions (never a validation image) and record per class what was added: (items, targets)."
-    vocab = learn.dls.vocab
-    probs = self.probs(tdl.items, vocab) if self.probs is not None else learn.get_preds(dl=tdl)[0]
-    if len(probs) != len(tdl.items): raise RuntimeError(f"{len(probs)} predictions for {len(tdl.items)} unlabelled images")
+    "Predict `tdl` (less its labelled images), keep the confident predictions and record per class what was added: (items, targets)."
+    vocab, items = learn.dls.vocab, L(tdl.items)
+    where = f"images of test_dir '{self.test_items}'" if isinstance(self.test_items, (str, Path)) else 'unlabelled images'
+    lab = labelled_mask(learn.dls, items, where, 'the pseudo-labels')  # (a pool that holds labelled images, such as a train CSV's image_dir)
+    if lab.any(): items = items[(~lab).tolist()]; tdl = learn.dls.test_dl(items, bs=tdl.bs) if items else None
+    if not items: probs = torch.zeros(0, len(vocab))
+    else: probs = self.probs(items, vocab) if self.probs is not None else learn.get_preds(dl=tdl)[0]
+    if len(probs) != len(items): raise RuntimeError(f"{len(probs)} predictions for {len(items)} unlabelled images")
     probs = probs.float()
     mask, pred, conf, thr = select_pseudo(probs, self.threshold, self.per_class, self.min_threshold)
-    valid = set(map(Path, learn.dls.valid.items))
-    in_valid = tensor([Path(f) in valid for f in tdl.items]).bool()
-    if in_valid.any():  # (a pool that holds labelled images, as a k-fold run's may): the validation score never sees its own pseudo-labels
-        warnings.warn(f"{int(in_valid.sum())} unlabelled images are validation images (such as {tdl.items[int(in_valid.nonzero()[0])]}): never pseudo-labelled, the validation set is never trained on")
-        mask &= ~in_valid
     idx = mask.nonzero().squeeze(1)
     for c, v in enumerate(vocab):
         sel = idx[pred[idx] == c]
@@ -118,7 +117,7 @@ def _select(self:PseudoLabelRound, learn, tdl):
     if not len(idx):
         warnings.warn(f"round {self.round}: no test image has a confidence above its threshold ({self.threshold}); training this round on the labelled images alone. "
                       "Lower pseudo_threshold or train the first stage longer.")
-    return L(tdl.items)[idx.tolist()], (probs[idx] if self.soft else pred[idx])
+    return items[idx.tolist()], (probs[idx] if self.soft else pred[idx])
 
 # %% ../nbs/03a_recipe.ipynb #b58700ab
 def _truth_idx(items, truth, vocab)->list:
@@ -171,12 +170,10 @@ def _items(self:SSLStage, learn)->L:
     folders = [u] if isinstance(u, (str, Path)) else list(u) if all(Path(o).is_dir() for o in u) else None
     if folders is None: items = learn.dls.cache.add(L(u))
     else: items = L(f for d in folders for f in _test_items(learn, d).items)
-    valid = set(map(Path, learn.dls.valid.items))
-    dup = [f for f in items if Path(f) in valid]
-    if dup:
-        warnings.warn(f"{len(dup)} unlabelled images are validation images (such as {dup[0]}): left out, the validation set is never trained on")
-        items = L(f for f in items if Path(f) not in valid)
-    if not items: raise UserError("no unlabelled images to train the semi-supervised stage on: pass a folder of images that are not in the validation set")
+    where = 'images of ' + ' and '.join(f"'{d}'" for d in folders) if folders else 'unlabelled images'
+    lab = labelled_mask(learn.dls, items, where, "the semi-supervised stage's unlabelled images")
+    if lab.any(): items = L(items)[(~lab).tolist()]
+    if not items: raise UserError("no unlabelled images to train the semi-supervised stage on: pass a folder of images that are not labelled (training or validation) images")
     return items.map(Path)
 
 # %% ../nbs/03a_recipe.ipynb #c3b5f70f
@@ -231,6 +228,18 @@ def check_recipe_opts(learn, # a `CLIPLearner`
     mix, ssl = first(learn.cbs, risinstance(MixHandler)), [s.name for s in recipe if isinstance(s, SSLStage)]
     if mix is not None and ssl: raise UserError(f"{type(mix).__name__.lower()} cannot be combined with the semi-supervised stage {ssl[0]}: drop one of them")
 
+# %% ../nbs/03a_recipe.ipynb #b7f2d9e4
+@patch
+def _check_nothing_finished(self:CLIPLearner, ck_file, log):
+    "A one-line `UserError` if, with no checkpoint `ck_file` to resume from, the run has finished epochs (`log`'s rows) or a model: starting again would train them again."
+    n = log.n_rows() if log is not None else 0
+    best = first(self.cbs, risinstance(SaveBestModel))
+    model = best is not None and best.path.is_dir() and any(best.path.iterdir())
+    if not (n or model): return
+    found = ' and '.join(([f"{n} finished epoch{'s' if n > 1 else ''} in '{log.fname}'"] if n else []) + ([f"a model in '{best.path}'"] if model else []))
+    raise UserError(f"--resume: no checkpoint '{ck_file}' to continue from, but {found}: resuming would train them again and replace them; "
+                    "start the run again with --overwrite, or put the checkpoint back and resume")
+
 # %% ../nbs/03a_recipe.ipynb #f941207b
 @patch
 def _resume_point(self:CLIPLearner, recipe, ck_file, resume:bool, verbose:bool):
@@ -246,8 +255,9 @@ def _resume_point(self:CLIPLearner, recipe, ck_file, resume:bool, verbose:bool):
         if epoch0 == 0: _restore_rng(self, ck['rng'])             # at a stage boundary: before the next stage draws anything
         if verbose: print(f"resuming after epoch {ck['epoch']} of stage {ck['stage']}" + (' (it stopped early)' if stopped else ''), flush=True)
     else:
-        self.pseudo_rows, self.ssl_rows = [], []
         log = first(self.cbs, risinstance(EpochCSVLog))
+        if resume and ck_file is not None: self._check_nothing_finished(ck_file, log)
+        self.pseudo_rows, self.ssl_rows = [], []
         if resume and log is not None: log.truncate(0)  # stopped before the first checkpoint: start again
         if resume and verbose: print('no checkpoint yet (stopped during the first epoch): starting the run again', flush=True)
     return ck, start, epoch0

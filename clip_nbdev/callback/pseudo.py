@@ -6,6 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/callback.pseudo.html.md"""
 
 # %% ../../nbs/04_callback.pseudo.ipynb #3f4628ac
 from __future__ import annotations
+import os, warnings
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ from ..data import _LabelOf
 from .ssl import flexmatch_thresholds
 
 # %% auto #0
-__all__ = ['class_thresholds', 'select_pseudo', 'SoftTargetCE', 'PseudoLabelCallback']
+__all__ = ['class_thresholds', 'select_pseudo', 'SoftTargetCE', 'PseudoLabelCallback', 'labelled_mask']
 
 # %% ../../nbs/04_callback.pseudo.ipynb #58ff8253
 def class_thresholds(probs:Tensor,              # (n, n_classes) probabilities of the unlabelled images
@@ -93,3 +94,22 @@ def _test_items(learn, test_items):
     ok = learn.dls.cache.add(L(test_items))
     if not ok: raise UserError("none of the unlabelled test images could be read")
     return learn.dls.test_dl(ok, bs=learn.dls.bs * 2)
+
+# %% ../../nbs/04_callback.pseudo.ipynb #e5f6a7b8
+def labelled_mask(dls,                  # the labelled `DataLoaders` (training and validation sets)
+                  items,                # the unlabelled image files
+                  where:str='images of test_dir', # what `items` are, for the warnings
+                  what:str='the pseudo-labels' # what they are left out of, for the warnings
+                 )->Tensor:
+    "Which of `items` are training or validation images of `dls` (compared as resolved paths): one warning for each kind found."
+    items, mask = L(items), torch.zeros(len(items), dtype=torch.bool)
+    real = [os.path.realpath(f) for f in items]
+    for kind, ds in (('validation', dls.valid_ds), ('training', dls.train_ds)):
+        lab = {os.path.realpath(f) for f in ds.items}
+        m = torch.tensor([r in lab for r in real], dtype=torch.bool) & ~mask
+        if not m.any(): continue
+        n, eg = int(m.sum()), items[int(m.nonzero()[0])]
+        if kind == 'validation': warnings.warn(f"{n} unlabelled images are validation images (such as {eg}): left out of {what}, the validation set is never trained on")
+        else: warnings.warn(f"{n} {where} are labelled training images (such as {eg}): left out of {what}, they keep their labels")
+        mask |= m
+    return mask
