@@ -41,7 +41,7 @@ def need(pkg,                # the package's import name, or a list of them
     s = 's' if len(miss) > 1 else ''
     raise UserError(f"{why} needs the {' and '.join(miss)} package{s}: pip install {' '.join(miss)} (or pip install 'clip_nbdev[{extra or pkgs[0]}]')")
 
-# %% ../nbs/00_core.ipynb #412de32f
+# %% ../nbs/00_core.ipynb #2cbc8704
 _ENV_ERRORS = {errno.ENOSPC: ('no space left on the device', 'free some space, or write elsewhere'), errno.EROFS: ('the file system is read-only', 'write elsewhere'),
                errno.EACCES: ('permission denied', 'write to a folder you own, or fix its permissions'), errno.EPERM: ('operation not permitted', 'write to a folder you own'),
                errno.EDQUOT: ('the disk quota is exceeded', 'free some space, or write elsewhere'), errno.ENOENT: ('no such file or folder', 'check the path'),
