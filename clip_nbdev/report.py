@@ -220,6 +220,12 @@ def _read_csv(p:Path):
     except pd.errors.EmptyDataError: return None
 
 def _esc(o)->str: return html.escape(str(o))
+def _fig_dir(out:Path)->Path:
+    "`out/report/`, created; a link there is replaced by a folder (the figures never go where it points)."
+    d = out/'report'
+    if d.is_symlink(): d.unlink()
+    d.mkdir(exist_ok=True)
+    return d
 def _missing(msg)->str: return f'<p class="missing">{_esc(msg)}</p>'
 def _table(df:pd.DataFrame, fmt='{:.4f}')->str: return df.to_html(index=False, border=0, na_rep='', float_format=fmt.format)
 
@@ -367,8 +373,7 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     "Write a self-contained HTML report of the run in `output_dir` (its figures embedded, and as PNGs in `output_dir/report/`); return its path."
     out = Path(output_dir)
     if not out.is_dir(): raise UserError(f"output_dir '{out}' is not a folder: pass the folder a run wrote")
-    figdir, t0 = out/'report', time.time()
-    figdir.mkdir(exist_ok=True)
+    figdir, t0 = _fig_dir(out), time.time()
     summary = json.loads((out/'summary.json').read_text()) if (out/'summary.json').exists() else {}
     run = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
     log, steps, pl = _read_csv(out/'log.csv'), _read_csv(out/'steps.csv'), _read_csv(out/'pseudo_labels.csv')
@@ -453,8 +458,7 @@ def write_kfold_report(output_dir,          # a k-fold run's folder: summary.jso
     s = ifnone(summary, None) or json.loads((out/'summary.json').read_text())
     if oof is None: oof = pd.read_csv(out/'oof.csv', dtype=str, keep_default_na=False)
     run = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
-    (out/'report').mkdir(exist_ok=True)
-    fig, pl = _Figures(out/'report'), _fold_pseudo(out, s['folds'])
+    fig, pl = _Figures(_fig_dir(out)), _fold_pseudo(out, s['folds'])
     df = _folds_frame([dict(fold=r['fold'], score=r.get('best_score', r['best_accuracy'])) for r in s['fold_scores']])
     secs = [('folds', 'Folds', fig('folds', _plot_folds(df.rename(columns={'score': s.get('metric', 'accuracy')}), s['oof_score']), 'Score of each fold; dotted: their mean, dashed: out-of-fold') + _fold_table(s, out))]
     secs += _oof_sections(oof, s['classes'], fig, max_classes)
