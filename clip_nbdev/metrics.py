@@ -42,7 +42,7 @@ def score(name:str,  # a metric of `METRICS`, or top<k>
     return float(skm.top_k_accuracy_score(y, p, k=int(name[3:]), labels=list(range(n))))
 
 # %% ../nbs/03d_metrics.ipynb #353d68a4
-def _score_tensors(name, vocab, targ, pred)->float: return score(name, targ.cpu().numpy(), pred.float().cpu().numpy(), vocab)
+def _score_tensors(name, vocab, targ, pred)->float: return score(name, targ.cpu().numpy(), pred.float().softmax(-1).cpu().numpy(), vocab)
 
 def clip_metric(name:str, # a metric of `METRICS`, or top<k>
                 vocab     # the classes of the data (`dls.vocab`)
@@ -52,4 +52,4 @@ def clip_metric(name:str, # a metric of `METRICS`, or top<k>
     if name == 'accuracy': return accuracy
     if name.startswith('top') and int(name[3:]) >= len(vocab):
         raise UserError(f"metric {name} asks for the true class among the {name[3:]} most probable, but there are {len(vocab)} classes: pass a smaller k")
-    return AccumMetric(partial(_score_tensors, name, list(vocab)), activation='softmax', flatten=False, to_np=False, invert_arg=True, name=name)
+    return AccumMetric(partial(_score_tensors, name, list(vocab)), flatten=False, to_np=False, invert_arg=True, name=name)

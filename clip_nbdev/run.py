@@ -472,7 +472,7 @@ def _assemble(self:KFold, t0:float=None)->dict:
     _safe_report(out, kfold=True, summary=s, oof=oof)
     mark_completed(out)
     m = cfg.metric
-    print(f"{K} folds: out-of-fold {m} {s['oof_score']:.4f}" + (f" (accuracy {s['oof_accuracy']:.4f})" if m != 'accuracy' else '') + f" ({s['n_oof']} images); "
+    print(f"{K} folds: out-of-fold {m} {s['oof_score']:.4f} (" + (f"accuracy {s['oof_accuracy']:.4f}; " if m != 'accuracy' else '') + f"{s['n_oof']} images); "
           f"fold validation {m} {s['fold_score_mean']:.4f} +- {s['fold_score_std']:.4f}"
           + (f"; test accuracy of the folds' mean prediction {s['test_accuracy']:.4f} (single folds: {s['fold_test_accuracy_mean']:.4f} on average)" if 'test_accuracy' in s else '')
           + _files(out, ('predictions', 'predictions.csv'), ('test probabilities', 'test_probs.csv'), ('out-of-fold predictions', 'oof.csv'), ('report', 'report.html')), flush=True)
