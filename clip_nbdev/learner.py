@@ -134,7 +134,7 @@ def wise_ft_search(self:CLIPLearner,
                    alphas=(0., 0.25, 0.5, 0.75, 1.), # the values of alpha to try
                    zs_state=None                    # zero-shot weights (default: those `clip_learner` kept)
                   )->pd.DataFrame:
-    "Validate `wise_ft(zero-shot, current, alpha)` for each alpha, load the best into the model; one row per alpha."
+    "Validate `wise_ft(zero-shot, current, alpha)` for each alpha, load the best by the first metric (lowest for a loss) into the model; one row per alpha."
     zs = ifnone(zs_state, self.zeroshot_state)
     if zs is None: raise UserError("WiSE-FT needs the zero-shot weights: create the learner with head_init='zeroshot'")
     ft = {k: v.detach().clone() for k,v in self.model.state_dict().items()}
@@ -147,7 +147,8 @@ def wise_ft_search(self:CLIPLearner,
             rows.append(dict(alpha=a, valid_loss=loss, **{m.name: v for m,v in zip(self.metrics, mets)}))
     res = pd.DataFrame(rows)
     col = self.metrics[0].name if len(self.metrics) else 'valid_loss'
-    best = res.iloc[::-1][col].idxmax() if col != 'valid_loss' else res.iloc[::-1][col].idxmin()
+    lower = 'loss' in col or 'error' in col  # fastai's trackers' rule: a loss (log-loss too) or an error is better lower
+    best = res.iloc[::-1][col].idxmin() if lower else res.iloc[::-1][col].idxmax()
     self.wise_alpha = float(res.alpha[best])
     self.model.load_state_dict(wise_ft_state(zs, ft, self.wise_alpha))
     return res
