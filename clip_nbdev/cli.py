@@ -50,8 +50,9 @@ def _interrupted(prog:str)->int:
     return 130
 
 def _error(prog:str, e:Exception, debug:bool)->int:
-    "Exit status 2 and one line for a `UserError`; a bug keeps its traceback (exit status 1)."
+    "Exit status 2 and one line for a `UserError` or an error of the machine (`environment_error`: a full disk, a read-only folder); a bug keeps its traceback (exit status 1)."
     if debug: raise e
+    e = environment_error(e) or e
     if isinstance(e, UserError):
         print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
