@@ -16,7 +16,7 @@ from .core import *
 # %% auto #0
 __all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'METRICS', 'RESUME_FREE',
            'lr_value', 'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts',
-           'RunConfig', 'size2', 'csv_columns', 'demo_dir', 'check_train_opts', 'check_metric', 'fold_ids',
+           'RunConfig', 'size2', 'csv_columns', 'demo_dir', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids',
            'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
@@ -188,6 +188,14 @@ def resolved(self:RunConfig)->RunConfig:
                            img_size=ifnone(c.img_size, (32, 32)), flip=ifnone(c.flip, False), crop=ifnone(c.crop, 1.))
     return replace(c, model_name=m, head_init=ifnone(c.head_init, d['head_init']), lr=ifnone(c.lr, d['lr']), img_size=size2(ifnone(c.img_size, (64, 64)), '--img_size'),
                    flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs))
+
+# %% ../nbs/00b_config.ipynb #80316059
+def lr_note(cfg:RunConfig)->str|None:
+    "A warning for a resolved `cfg` whose lr is far (over 30x) from the one measured for its model (`MODEL_DEFAULTS`): such a run barely moves from its start, or diverges; None otherwise."
+    d = MODEL_DEFAULTS.get(cfg.model_name)
+    if d is None or cfg.lr == 'find' or cfg.lr is None or d['lr'] / 30 <= cfg.lr <= d['lr'] * 30: return None
+    return (f"--lr {cfg.lr:g} is {'far below' if cfg.lr < d['lr'] else 'far above'} the lr measured for {cfg.model_name} ({d['lr']:g}; the recipe's 3e-6 is for ViT-L/14): "
+            f"the run may {'barely move from its start' if cfg.lr < d['lr'] else 'diverge'}; drop --lr for the model's setting, or pass --lr find")
 
 # %% ../nbs/00b_config.ipynb #3c6e7905
 def check_train_opts(mixup=None,           # MixUp's alpha, or None

@@ -6,7 +6,7 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/run.html.md"""
 
 # %% ../nbs/05a_run.ipynb #9298d6bc
 from __future__ import annotations
-import json, os, platform, sys, time
+import json, os, platform, sys, time, warnings
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -121,8 +121,7 @@ def config_learner(cfg:RunConfig, dls, out, quiet:bool=False):
     learn = clip_learner(dls, cfg.model_name, output_dir=out, lr=1e-3 if cfg.lr == 'find' else cfg.lr, metrics=metrics, monitor=cfg.metric, precision=cfg.precision, seed=cfg.seed, head=cfg.head, head_init=cfg.head_init, llrd=cfg.llrd,
                          label_smoothing=cfg.label_smoothing, compile=cfg.compile, cuda_graph=cfg.cuda_graph, keep=cfg.keep, progress=False if quiet else None,
                          grad_checkpointing=cfg.grad_checkpointing, cbs=config_cbs(cfg, out))
-    if cfg.model_name == 'tiny' and cfg.lr != 'find' and cfg.lr < 1e-4 and rank_distrib() == 0:
-        print(f"note: --model_name tiny is a small CLIP trained from scratch: --lr {cfg.lr} is the pretrained recipe's (ViT-L/14) and leaves it near chance; the demo uses --lr 3e-3", file=sys.stderr)
+    if (note := lr_note(cfg)) is not None and rank_distrib() == 0: warnings.warn(note)
     if quiet:
         learn.remove_cbs([o for o in learn.cbs if isinstance(o, EpochLines)]); learn.logger = lambda *args: None
     return learn
