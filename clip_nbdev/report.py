@@ -275,6 +275,10 @@ def _valid_preds(learn):
 class _Figures:
     "The figures of a report: each saved as `figdir/<name>.png` and returned as an HTML `<figure>` that embeds it."
     def __init__(self, figdir:Path): self.figdir, self.data = figdir, {}
+    def drop_stale(self):
+        "Delete the PNGs of an earlier report that this one has not drawn."
+        for n in _FIGS:
+            if n not in self.data: (self.figdir/f'{n}.png').unlink(missing_ok=True)
     def __call__(self, name, f, caption, width=None)->str:
         buf = io.BytesIO(); f.savefig(buf, format='png', dpi=100); data = buf.getvalue()
         self.data[name] = data
@@ -351,11 +355,11 @@ def _folds_section(folds, oof_accuracy, fig)->str:
     return body
 
 # %% ../nbs/08_report.ipynb #6180c473
-def _page(title:str, out:Path, summary:dict, run:dict, log, learn, spans, secs:list, t0:float)->str:
-    "The report's HTML document."
+def _page(title:str, out:Path, header:str, secs:list, t0:float)->str:
+    "The report's HTML document: the title, the `header` table, a menu of the sections `secs` (id, title, html), the sections."
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n'
             f'<h1>{_esc(title)}</h1><p class="sub">{_esc(out.resolve())}, written {time.strftime("%Y-%m-%d %H:%M:%S")}</p>\n'
-            + _header(summary, run, log, learn, spans)
+            + header
             + '<nav>' + ''.join(f'<a href="#{i}">{_esc(t)}</a>' for i, t, _ in secs) + '</nav>\n'
             + ''.join(f'<section id="{i}"><h2>{_esc(t)}</h2>{b}</section>\n' for i, t, b in secs)
             + f'<p class="sub">Made by clip_nbdev.report in {time.time() - t0:.1f} s.</p></body></html>\n')
@@ -387,9 +391,8 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     if learn is not None: secs += _valid_sections(learn, fig, n_mistakes, max_classes)
     if pl is not None and len(pl): secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl, pl_src, fig, max_classes)))
     if folds is not None: secs.append(('folds', 'Folds', _folds_section(folds, oof_accuracy, fig)))
-    for n in _FIGS:
-        if n not in fig.data: (figdir/f'{n}.png').unlink(missing_ok=True)  # a figure of an earlier report this one has not
-    doc = _page(ifnone(title, f'Run report: {out.resolve().name}'), out, summary, run, log, learn, spans, secs, t0)
+    fig.drop_stale()
+    doc = _page(ifnone(title, f'Run report: {out.resolve().name}'), out, _header(summary, run, log, learn, spans), secs, t0)
     with atomic_write(out/fname) as f: f.write(doc)
     return out/fname
 
@@ -455,7 +458,7 @@ def write_kfold_report(output_dir,          # a k-fold run's folder: summary.jso
     "Write the self-contained HTML report of the k-fold run in `output_dir`; return its path."
     out, t0 = Path(output_dir), time.time()
     if not (out/'summary.json').exists() and summary is None: raise UserError(f"output_dir '{out}' has no summary.json of a finished k-fold run: finish the run first (--resume)")
-    s = ifnone(summary, None) or json.loads((out/'summary.json').read_text())
+    s = summary or json.loads((out/'summary.json').read_text())
     if oof is None: oof = pd.read_csv(out/'oof.csv', dtype=str, keep_default_na=False)
     run = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
     fig, pl = _Figures(_fig_dir(out)), _fold_pseudo(out, s['folds'])
@@ -463,12 +466,7 @@ def write_kfold_report(output_dir,          # a k-fold run's folder: summary.jso
     secs = [('folds', 'Folds', fig('folds', _plot_folds(df.rename(columns={'score': s.get('metric', 'accuracy')}), s['oof_score']), 'Score of each fold; dotted: their mean, dashed: out-of-fold') + _fold_table(s, out))]
     secs += _oof_sections(oof, s['classes'], fig, max_classes)
     if pl is not None: secs.append(('pseudo', 'Pseudo-labels', _pseudo_section(pl.drop(columns='fold'), "each fold's pseudo_labels.csv", fig, max_classes)))
-    for n in _FIGS:
-        if n not in fig.data: (out/'report'/f'{n}.png').unlink(missing_ok=True)
-    title = ifnone(title, f'k-fold run: {out.resolve().name}')
-    doc = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n'
-           f'<h1>{_esc(title)}</h1><p class="sub">{_esc(out.resolve())}, written {time.strftime("%Y-%m-%d %H:%M:%S")}</p>\n' + _kfold_header(s, run, pl)
-           + '<nav>' + ''.join(f'<a href="#{i}">{_esc(t)}</a>' for i, t, _ in secs) + '</nav>\n'
-           + ''.join(f'<section id="{i}"><h2>{_esc(t)}</h2>{b}</section>\n' for i, t, b in secs) + f'<p class="sub">Made by clip_nbdev.report in {time.time() - t0:.1f} s.</p></body></html>\n')
+    fig.drop_stale()
+    doc = _page(ifnone(title, f'k-fold run: {out.resolve().name}'), out, _kfold_header(s, run, pl), secs, t0)
     with atomic_write(out/fname) as f: f.write(doc)
     return out/fname
