@@ -27,7 +27,7 @@ __all__ = ['BUILTIN_MODELS', 'BACKBONES', 'MODEL_FILES', 'FAMILY_STATS', 'tiny_c
            'tiny_clip_tokenizer', 'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub',
            'vision_class', 'model_family', 'ModelSpec', 'resolve_model', 'checkpoint_config', 'check_model_files',
            'load_clip_vision', 'preprocessor_config', 'model_stats', 'default_img_size', 'resample_pos_embed',
-           'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model', 'load_clip_model',
+           'clip_pooled', 'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model', 'load_clip_model',
            'set_grad_checkpointing', 'grad_checkpointing_on']
 
 # %% ../nbs/02_model.ipynb #73898f1f
@@ -315,6 +315,30 @@ def resample_pos_embed(vision:CLIPVisionModel|SiglipVisionModel, # the vision to
     vision.config.image_size = img_size
     return vision
 
+# %% ../nbs/02_model.ipynb #e02d81c1
+def _cls_block(block, h:torch.Tensor)->torch.Tensor:
+    "The class token (batch, width) that CLIP's encoder `block` outputs, given all of its input tokens `h` (batch, tokens, width)."
+    a, n = block.self_attn, block.layer_norm1(h)
+    B, T, C = n.shape
+    heads = lambda t: t.view(B, -1, a.num_heads, a.head_dim).transpose(1, 2)
+    o = nn.functional.scaled_dot_product_attention(heads(a.q_proj(n[:, :1])), heads(a.k_proj(n)), heads(a.v_proj(n)),
+                                                   dropout_p=a.dropout if a.training else 0., scale=a.scale)
+    c = h[:, 0] + a.out_proj(o.reshape(B, C))
+    return c + block.mlp(block.layer_norm2(c))
+
+def clip_pooled(body:CLIPVisionModel,   # CLIP's vision tower (transformers 5)
+                x:torch.Tensor,         # normalised images (batch, 3, height, width)
+                interpolate:bool=False  # interpolate the position embeddings to the size of `x`
+               )->torch.Tensor:
+    "`body(x).pooler_output`, with the last block computing the class token alone."
+    h = body.pre_layrnorm(body.embeddings(x, interpolate_pos_encoding=interpolate))
+    *blocks, last = body.encoder.layers
+    for b in blocks: h = b(h, None)   # each block checkpoints itself when gradient checkpointing is on
+    if getattr(last, 'gradient_checkpointing', False) and last.training and torch.is_grad_enabled():
+        c = torch.utils.checkpoint.checkpoint(_cls_block, last, h, use_reentrant=False)
+    else: c = _cls_block(last, h)
+    return body.post_layernorm(c)
+
 # %% ../nbs/02_model.ipynb #9d895bfb
 class CLIPClassifier(Module):
     "CLIP's or SigLIP's vision tower -> pooled output (-> visual projection -> L2 normalisation) -> linear head."
@@ -330,6 +354,7 @@ class CLIPClassifier(Module):
         self.head = nn.Linear(proj.out_features if proj is not None else body.config.hidden_size, n_out)
         fm, fs = FAMILY_STATS[model_family(body.config)]
         self.mean, self.std = tuple(ifnone(mean, fm)), tuple(ifnone(std, fs))
+        self.cls_only = True  # CLIP: the last block computes the class token alone (`clip_pooled`); False runs the whole tower
     @property
     def img_size(self)->int: return self.body.config.image_size
     @property
@@ -337,7 +362,8 @@ class CLIPClassifier(Module):
     def features(self, x):
         "The features the head sees."
         interp = x.shape[-2] != self.img_size or x.shape[-1] != self.img_size
-        f = self.body(pixel_values=x, interpolate_pos_encoding=interp).pooler_output
+        if self.cls_only and isinstance(self.body, CLIPVisionModel) and hasattr(self.body, 'encoder'): f = clip_pooled(self.body, x, interp)
+        else: f = self.body(pixel_values=x, interpolate_pos_encoding=interp).pooler_output
         if self.proj is not None: f = self.proj(f)
         return torch.nn.functional.normalize(f, dim=-1) if self.normalize else f
     def forward(self, x): return self.head(self.features(x))
