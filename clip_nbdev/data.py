@@ -21,7 +21,7 @@ from .augment import *
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'find_images', 'open_rgb', 'load_image', 'ImageCache', 'check_folder', 'class_folder_items', 'csv_items',
-           'CachedImage', 'kfold_split', 'CLIPDataLoaders', 'clip_dls', 'check_clip_dls', 'clip_test_dl']
+           'CachedImage', 'CachedDL', 'kfold_split', 'CLIPDataLoaders', 'clip_dls', 'check_clip_dls', 'clip_test_dl']
 
 # %% ../nbs/01_data.ipynb #94d62a5d
 IMAGE_EXTS = {e for e in image_extensions if e in Image.registered_extensions()}
@@ -276,6 +276,36 @@ class _LabelOf:
     def __init__(self, labels): self.labels = labels
     def __call__(self, fn): return self.labels[Path(fn)]
 
+# %% ../nbs/01_data.ipynb #b105bb65
+def _gather_plan(ds, after_item, before_batch):
+    "A function from an index array to the batch of `ds`, or None when `ds` is not cached images (and labels) with nothing else done per item."
+    if not isinstance(ds, Datasets) or before_batch.fs or not all(type(f) is ToTensor for f in after_item.fs): return None
+    xs, *ys = ds.tls
+    fs = [f for f in xs.tfms.fs if not (type(f) is Transform and f.name == 'noop')]  # the DataBlock's get_x=None
+    if len(fs) != 1 or type(fs[0]) is not CachedImage: return None
+    cache = fs[0].cache
+    try: where = np.array([cache.idx[Path(f)] for f in xs.items], dtype=np.int64).reshape(-1, 2)
+    except (KeyError, TypeError): return None
+    labels = [fa_collate([tl[i] for i in range(len(tl))]) for tl in ys]  # once per dataset: the labels never change
+    if any(not isinstance(y, Tensor) or len(y) != len(xs) for y in labels): return None
+    blocks = cache.blocks
+    def batch(idx):
+        b, r = where[idx, 0], where[idx, 1]
+        a = blocks[b[0]][r] if (b == b[0]).all() else np.stack([blocks[j][k] for j, k in zip(b, r)])
+        x = TensorImage(torch.from_numpy(a).permute(0, 3, 1, 2).contiguous())
+        t = torch.from_numpy(idx)
+        return (x, *(y[t] for y in labels))
+    return batch
+
+class CachedDL(TfmdDL):
+    "fastai's `TfmdDL`, gathering each batch of cached images and their labels in one step instead of item by item."
+    gather = True  # False: fastai's item-by-item path
+    def create_batches(self, samps):
+        if getattr(self, '_plan_of', None) is not self.dataset:  # a new dataset (pseudo-labels swap it): plan again
+            self._plan_of, self._plan = self.dataset, _gather_plan(self.dataset, self.after_item, self.before_batch)
+        if not self.gather or self._plan is None: yield from super().create_batches(samps); return
+        for idx in self.chunkify(samps): yield self._plan(np.asarray(list(idx), dtype=np.int64))
+
 # %% ../nbs/01_data.ipynb #8c4ea628
 def kfold_split(ys,              # the class of each item
                 n_folds:int=5,   # number of folds (at least 2)
@@ -383,7 +413,7 @@ def clip_dls(train_dir,                # folder with one sub-folder of images pe
                        get_y=_LabelOf(labels), splitter=split,
                        batch_tfms=[*aug, Normalize.from_stats(mean, std)])
     kwargs = {'pin_memory': torch.cuda.is_available(), 'persistent_workers': num_workers > 0, **kwargs}
-    dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, **kwargs)
+    dls = dblock.dataloaders(ok, bs=bs, num_workers=num_workers, device=device, dl_type=CachedDL, **kwargs)
     return CLIPDataLoaders(*dls.loaders, path=dls.path, device=dls.device, cache=cache, img_size=sz, train_dir=train_dir, flip=flip, crop=crop,
                            mean=mean, std=std, train_csv=train_csv, folds=folds, fold=fold if folds is not None else None, labels=labels)
 
