@@ -34,5 +34,6 @@ from .app import predict_image, example_images, clip_app, launch_app  # and of c
 from . import core, data, augment, datasets, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, config, run
 from .callback import pseudo, ssl, tracker, training
 from .callback import log as cb_log, checkpoint as cb_checkpoint
+import fastai.vision.learner  # show_results and plot_top_losses for images (ClassificationInterpretation); not imported by the command: it imports torchvision
 
 __all__ = [n for m in (core, data, augment, datasets, model, zeroshot, finetune, learner, recipe, distributed, speed, predict, report, config, run, pseudo, ssl, tracker, cb_log, training, cb_checkpoint) for n in m.__all__] + ['export_onnx', 'onnx_preprocess_path', 'check_onnx', 'predict_image', 'example_images', 'clip_app', 'launch_app']  # what `import *` gives: every module's public names

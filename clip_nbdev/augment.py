@@ -10,7 +10,7 @@ import math, torch
 from fastcore.all import *
 from fastai.data.all import *
 from fastai.vision.core import TensorImage
-from fastai.vision.augment import AffineCoordTfm, PadMode, affine_mat, flip_mat
+import torch.nn.functional as F
 from .core import *
 
 # %% auto #0
@@ -75,6 +75,11 @@ def plan(self:RandAugment, bs:int, h:int, w:int)->tuple:
     return steps, torch.cat(idxs) if idxs else torch.zeros(0, dtype=torch.long)
 
 # %% ../nbs/01a_augment.ipynb #7daa4acd
+def _affine_mat(*ms):
+    "Six vectors of one value per image (the first two rows, as fastai's `affine_mat` takes them) into (bs, 3, 3) affine matrices."
+    z, o = torch.zeros_like(ms[0]), torch.ones_like(ms[0])
+    return torch.stack([torch.stack(ms[:3], 1), torch.stack(ms[3:], 1), torch.stack([z, z, o], 1)], 1)
+
 def random_crop_mat(x:Tensor,           # a batch of images (only its size, device and dtype are used)
                     min_scale:float=1., # smallest area of a crop, as a share of the image (1: no zoom)
                     ratio=(3/4, 4/3),   # range of a crop's aspect ratio (width / height), drawn log-uniformly
@@ -88,11 +93,11 @@ def random_crop_mat(x:Tensor,           # a batch of images (only its size, devi
     tx = x.new_empty(bs).uniform_(-1, 1) * (1 - w + 2 * pad)
     ty = x.new_empty(bs).uniform_(-1, 1) * (1 - h + 2 * pad)
     z = torch.zeros_like(w)
-    return affine_mat(w, z, tx, z, h, ty)
+    return _affine_mat(w, z, tx, z, h, ty)
 
-class FlipCrop(AffineCoordTfm):
+class FlipCrop(Transform):
     "Per training image: a horizontal flip half the time (`flip`), and a random resized crop of area `crop` to 1 or a shift by up to `pad`; one resampling, on the device."
-    split_idx = 0  # training batches only (fastai's affine transforms resample validation batches with the identity)
+    split_idx, order = 0, 30  # training batches only; where fastai's affine transforms go (after `IntToFloatTensor`, before `Normalize`)
     def __init__(self,
                  flip:bool=False,       # flip horizontally with probability 0.5
                  crop:float|None=None,  # smallest area of a random resized crop (e.g. 0.5), or None
@@ -102,11 +107,26 @@ class FlipCrop(AffineCoordTfm):
         if crop is not None and not 0 < crop <= 1: raise UserError(f"crop must be a share of the image area in (0, 1], got {crop}")
         if not 0 <= pad < 1: raise UserError(f"pad must be at least 0 and below 1, got {pad}")
         store_attr('flip,crop,pad,ratio')
-        fs = ([partial(flip_mat, p=0.5)] if flip else []) + ([partial(random_crop_mat, min_scale=ifnone(crop, 1.), ratio=ratio, pad=pad)] if crop or pad else [])
-        super().__init__(fs, pad_mode=PadMode.Reflection)
-    def before_call(self, b, split_idx):
-        if not self.aff_fs or split_idx: self.do = False  # nothing asked, or a validation batch: no resampling
-        else: super().before_call(b, split_idx)
+
+    def draw(self, x:Tensor)->Tensor|None:
+        "Per image of the batch `x`: its (3, 3) affine matrix, the flip's (drawn first, as fastai's `flip_mat`) times the crop's (`random_crop_mat`); None when there is nothing to do."
+        ms = []
+        if self.flip:
+            s = 1 - 2 * x.new_empty(x.size(0)).bernoulli_(0.5)   # -1: flipped, each image its own draw (as fastai's `flip_mat` draws it)
+            z, o = torch.zeros_like(s), torch.ones_like(s)
+            ms.append(_affine_mat(s, z, z, z, o, z))
+        if self.crop or self.pad: ms.append(random_crop_mat(x, min_scale=ifnone(self.crop, 1.), ratio=self.ratio, pad=self.pad))
+        if not ms: return None
+        m = ms[0]
+        for o in ms[1:]: m = m @ o
+        return m
+
+    def encodes(self, x:TensorImage):
+        mat = self.draw(x)
+        if mat is None: return x
+        # align_corners=False: what AffineCoordTfm gives FlipCrop (its align_corners=None is torch's default, False)
+        grid = F.affine_grid(mat[:, :2], x.shape, align_corners=False)
+        return TensorImage(F.grid_sample(x, grid, mode='bilinear', padding_mode='reflection', align_corners=False))
     def __repr__(self): return f"FlipCrop(flip={self.flip}, crop={self.crop}, pad={self.pad})"
 
 # %% ../nbs/01a_augment.ipynb #be1f4a61

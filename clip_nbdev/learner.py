@@ -13,7 +13,6 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
 from fastai.optimizer import OptimWrapper
-import fastai.vision.learner  # registers show_results and plot_top_losses for images, used by ClassificationInterpretation
 from .core import *
 from .config import check_train_opts
 from .data import *
@@ -300,3 +299,10 @@ def match_vocab(model:CLIPClassifier, # a model loaded with `load_clip_model` (i
         model.head.weight.copy_(model.head.weight[idx].clone()); model.head.bias.copy_(model.head.bias[idx].clone())
     model.vocab = vocab
     return model
+
+# %% ../nbs/03_learner.ipynb #07981240
+@patch
+def show_results(self:CLIPLearner, ds_idx=1, dl=None, max_n=9, shuffle=True, **kwargs):
+    "fastai's `Learner.show_results`, with its version for images (`fastai.vision.learner`, imported here rather than with this module)."
+    import fastai.vision.learner  # registers show_results for images
+    return Learner.show_results(self, ds_idx=ds_idx, dl=dl, max_n=max_n, shuffle=shuffle, **kwargs)
