@@ -167,7 +167,11 @@ def find_lr(learn, out, quiet:bool=False)->float:
 def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None)->tuple:
     "Decode the data, build the learner (its lr found first with `lr='find'`), run the recipe of a checked `cfg` into `out`: `(learn, images seen, seconds)`."
     seed_everything(cfg.seed)
-    learn = config_learner(cfg, config_dls(cfg), out, quiet)
+    t = time.time()
+    dls = config_dls(cfg)
+    if not quiet and rank_distrib() == 0 and dls.cache.n_decoded:  # before the first epoch, so that it is not slower than the others
+        print(f"decoded {dls.cache.n_decoded} images to {'x'.join(map(str, dls.img_size))} px in {time.time() - t:.1f} s, once: every epoch reads them from memory", flush=True)
+    learn = config_learner(cfg, dls, out, quiet)
     if cfg.lr == 'find': cfg = replace(cfg, lr=find_lr(learn, out, quiet))
     if cfg.demo and cfg.head_init == 'zeroshot' and not resume and rank_distrib() == 0:
         acc = heldout_accuracy(learn.export_preds(cfg.test_dir, Path(out)/'zeroshot_predictions.csv'), cfg.test_dir)
