@@ -108,6 +108,7 @@ class OutputOpts:
     output_dir:str='output'     # where best_model/, log.csv, summary.json and predictions.csv go
     overwrite:bool=False        # replace a model already in output_dir
     probs:bool=False            # predictions.csv as one probability column per class instead of a label (for log-loss), in --sample_submission's column order when given
+    report:Toggle=None          # write report.html at the end (default on; --no_report skips it: about 2 s of drawing, which a short run notices)
     log:Annotated[str, "experiment log", dict(choices=['csv', 'tensorboard', 'wandb'])]=None # also log each epoch (and each step's loss and lr) to TensorBoard (output_dir/tensorboard/) or Weights & Biases; csv: log.csv alone, as without --log
 
 # %% ../nbs/00b_config.ipynb #1d5e4e8d
