@@ -127,11 +127,12 @@ def accuracy(pred_csv:Path, root:Path)->float|None:
     return sum(pred[k] == truth.get(k) for k in pred) / max(len(pred), 1)
 
 def run_clip_nbdev(a, root:Path, model_dir:str, bs:int, out:Path, src_dir=None)->dict:
-    cmd = [str(BIN/'clip-nbdev-train'), '--train_dir', str(root/'train'), '--model_name', model_dir, '--head_init', 'random',
+    exe = [str(BIN/'clip-nbdev-train')] if (BIN/'clip-nbdev-train').exists() else [sys.executable, '-m', 'clip_nbdev.cli']  # not installed (the GPU machine): the module (trains by default)
+    cmd = [*exe, '--train_dir', str(root/'train'), '--model_name', model_dir, '--head_init', 'random',
            '--img_size', str(a.img_size), str(a.img_size), '--valid_pct', str(a.valid_pct), '--seed', str(a.seed),
            '--ra_magnitude', '0', '--no_flip', '--crop', '1', '--batch_size', str(bs), '--epochs', str(a.epochs), '--lr', str(a.lr),
            '--warmup_pct', str(a.warmup_pct), '--precision', a.precision, '--output_dir', str(out), '--overwrite', '--quiet']
-    if (root/'test').exists(): cmd[3:3] = ['--test_dir', str(root/'test')]
+    if (root/'test').exists(): cmd[len(exe) + 2:len(exe) + 2] = ['--test_dir', str(root/'test')]
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env(a, src_dir), capture_output=True, text=True)
     whole = time.perf_counter() - t
@@ -139,7 +140,7 @@ def run_clip_nbdev(a, root:Path, model_dir:str, bs:int, out:Path, src_dir=None)-
     s = json.loads((out/'summary.json').read_text())
     seen = s['train_images_seen']
     return dict(whole_s=whole, train_s=seen / s['train_images_per_s'], images_seen=seen, valid_accuracy=s['best_accuracy'],
-                test_accuracy=accuracy(out/'predictions.csv', root), command=' '.join(cmd[1:]), result_line=p.stdout.strip().splitlines()[-1])
+                test_accuracy=accuracy(out/'predictions.csv', root), command=' '.join(cmd[len(exe):]), result_line=p.stdout.strip().splitlines()[-1])
 
 def run_trainer(a, root:Path, data:dict, model_dir:str, bs:int, out:Path)->dict:
     out.mkdir(parents=True, exist_ok=True)
