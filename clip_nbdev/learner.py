@@ -220,14 +220,25 @@ def _clip_model(dls, model_name, head:str, head_init:str, templates, seed:int, g
 
 # %% ../nbs/03_learner.ipynb #36de51a2
 def _finish(learn:CLIPLearner, compile:bool, precision:str)->CLIPLearner:
-    "Drop the progress bars where `EpochLines` prints, compile the model, set the precision."
+    "Drop the progress bars where `EpochLines` prints (elsewhere: `SyncFreeProgress`'s), compile the model, set the precision."
     if any(isinstance(o, EpochLines) for o in learn.cbs): learn.remove_cb(ProgressCallback)
+    elif any(type(o) is ProgressCallback for o in learn.cbs): learn.remove_cb(ProgressCallback).add_cb(SyncFreeProgress())
     if compile:
         learn.compiled = compile_model(learn.model, learn.dls.one_batch()[0] if len(learn.dls.train) else None)
         if learn.compiled: learn.add_cb(PlainTensors())
     if precision == 'bf16': learn.to_bf16()
     elif precision == 'fp16': learn.to_fp16()
     return learn
+
+@patch
+@contextmanager
+def no_bar(self:CLIPLearner):
+    "fastai's `no_bar` (no progress bars inside the block), putting back the learner's own progress callback after it (fastai's adds a new `ProgressCallback`)."
+    cb = getattr(self, 'progress', None)
+    if cb is not None: self.remove_cb(cb)
+    try: yield self
+    finally:
+        if cb is not None: self.add_cb(cb)
 
 # %% ../nbs/03_learner.ipynb #a0a5a9df
 _OPTIONS = ('ema', 'mixup', 'cutmix', 'accum_steps', 'early_stopping')  # the keywords of `clip_learner` that `option_cbs` turns into callbacks

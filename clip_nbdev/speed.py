@@ -14,9 +14,10 @@ from fastai.basics import *
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 from fastai.callback.training import GradientClip
 from fastai.callback.schedule import ParamScheduler
+from fastai.callback.progress import ProgressCallback
 
 # %% auto #0
-__all__ = ['compile_model', 'PlainTensors', 'CudaGraphStep']
+__all__ = ['compile_model', 'PlainTensors', 'SyncFreeProgress', 'CudaGraphStep']
 
 # %% ../nbs/03c_speed.ipynb #9aec471d
 def compile_model(model:nn.Module, # compiled in place
@@ -41,6 +42,22 @@ class PlainTensors(Callback):
     "Give the model plain `torch.Tensor` inputs instead of fastai's tensor subclasses."
     order = -20
     def before_batch(self): self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)
+
+# %% ../nbs/03c_speed.ipynb #c4c9cccb
+def _redraws(pbar, i:int)->bool:
+    "Will fastprogress's `pbar.update(i)` redraw the bar? (its own test, on its own attributes)"
+    if getattr(pbar, 'last_v', None) is None: return True
+    total = getattr(pbar, 'total', None)
+    return i <= getattr(pbar, 'first_its', 5) or i >= pbar.last_v + getattr(pbar, 'wait_for', 1) or bool(total and i >= total)
+
+class SyncFreeProgress(ProgressCallback):
+    "fastai's progress bars, reading the smoothed loss (a host-device synchronisation on a GPU) only at the steps where the bar is redrawn."
+    @property
+    def name(self): return 'progress'  # the attribute fastai's `Learner.no_bar` and `learn.progress` use
+    def after_batch(self):
+        i = self.iter + 1
+        if hasattr(self, 'smooth_loss') and _redraws(self.pbar, i): self.pbar.comment = f'{self.smooth_loss.item():.4f}'
+        self.pbar.update(i)
 
 # %% ../nbs/03c_speed.ipynb #313724d8
 _INNER = ('after_pred', 'after_loss', 'before_backward', 'after_backward', 'before_step')
