@@ -80,6 +80,7 @@ def _affine_mat(*ms):
     z, o = torch.zeros_like(ms[0]), torch.ones_like(ms[0])
     return torch.stack([torch.stack(ms[:3], 1), torch.stack(ms[3:], 1), torch.stack([z, z, o], 1)], 1)
 
+# %% ../nbs/01a_augment.ipynb #85f1f1f7
 def random_crop_mat(x:Tensor,           # a batch of images (only its size, device and dtype are used)
                     min_scale:float=1., # smallest area of a crop, as a share of the image (1: no zoom)
                     ratio=(3/4, 4/3),   # range of a crop's aspect ratio (width / height), drawn log-uniformly
@@ -95,6 +96,7 @@ def random_crop_mat(x:Tensor,           # a batch of images (only its size, devi
     z = torch.zeros_like(w)
     return _affine_mat(w, z, tx, z, h, ty)
 
+# %% ../nbs/01a_augment.ipynb #4b869e54
 class FlipCrop(Transform):
     "Per training image: a horizontal flip half the time (`flip`), and a random resized crop of area `crop` to 1 or a shift by up to `pad`; one resampling, on the device."
     split_idx, order = 0, 30  # training batches only; where fastai's affine transforms go (after `IntToFloatTensor`, before `Normalize`)
