@@ -188,7 +188,7 @@ def resolved(self:RunConfig)->RunConfig:
     if c.demo: c = replace(c, train_dir=ifnone(c.train_dir, demo_dir(c)/'train'), test_dir=ifnone(c.test_dir, demo_dir(c)/'test'), use_pseudo_labels=True,
                            img_size=ifnone(c.img_size, (32, 32)), flip=ifnone(c.flip, False), crop=ifnone(c.crop, 1.))
     return replace(c, model_name=m, head_init=ifnone(c.head_init, d['head_init']), lr=ifnone(c.lr, d['lr']), img_size=size2(ifnone(c.img_size, (64, 64)), '--img_size'),
-                   flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs))
+                   flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs), report=ifnone(c.report, True))
 
 # %% ../nbs/00b_config.ipynb #80316059
 def lr_note(cfg:RunConfig)->str|None:

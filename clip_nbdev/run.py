@@ -310,7 +310,7 @@ def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, q
         if rank or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
         summary = run_results(learn, cfg, out, seen, t_fit, world, t0, resume)
         _write_json(out/'summary.json', summary)
-        if cfg.report is not False: _safe_report(out, learn)
+        if cfg.report: _safe_report(out, learn)
         mark_completed(out)
         (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete: nothing to resume (for ViT-L/14 it holds 3.6 GB)
     return summary
@@ -472,7 +472,7 @@ def _assemble(self:KFold, t0:float=None)->dict:
         if cfg.demo: s['test_accuracy'], s['fold_test_accuracy_mean'] = heldout_accuracy(preds, cfg.test_dir), float(np.mean([r['test_accuracy'] for r in subs]))
     s['wall_time_s'] = round(time.time() - t0, 2)
     _write_json(out/'summary.json', s)
-    if cfg.report is not False: _safe_report(out, kfold=True, summary=s, oof=oof)
+    if cfg.report: _safe_report(out, kfold=True, summary=s, oof=oof)
     mark_completed(out)
     m = cfg.metric
     print(f"{K} folds: out-of-fold {m} {s['oof_score']:.4f} (" + (f"accuracy {s['oof_accuracy']:.4f}; " if m != 'accuracy' else '') + f"{s['n_oof']} images); "
