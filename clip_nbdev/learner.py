@@ -59,8 +59,10 @@ class CLIPLearner(Learner):
                  zeroshot_state=None,    # the zero-shot weights that WiSE-FT interpolates with, or None
                  precision:str='fp32',   # 'bf16', 'fp16' or 'fp32' (see `resolve_precision`)
                  compiled:bool=False,    # whether the model was compiled (`compile_model`)
+                 start:str|None=None,    # what the model is before its first step: 'zeroshot' (CLIP's zero-shot head), 'saved' (a saved model's head), None (a random head)
                  **kwargs                # passed to `Learner`
                 ):
+        if start not in (None, 'zeroshot', 'saved'): raise UserError(f"start must be 'zeroshot', 'saved' or None, got {start!r}")
         super().__init__(dls, model, path=ifnone(output_dir, '.'), **kwargs)
         self.add_cb(OneBasedEpochs())  # epochs count from 1 wherever a person reads them
         self.output_dir = None if output_dir is None else Path(output_dir)
@@ -72,6 +74,10 @@ class CLIPLearner(Learner):
         self.pseudo_label = None   # the `PseudoLabelCallback` of the last pseudo-label round (its `items` and `targets`)
         self.ssl_rows = []         # one row per semi-supervised epoch: share of unlabelled images above threshold, their accuracy where known, the thresholds
         self.wise_alpha = None     # the alpha `wise_ft_search` chose
+        self.start = start         # what the model is until it trains: 'zeroshot' or 'saved' (a classifier already: `fit_recipe` validates it as a candidate), None (a random head, or trained since)
+    def _do_epoch_train(self):
+        if not any(isinstance(o, LRFinder) for o in self.cbs): self.start = None  # the weights change (fastai's lr_find puts them back)
+        super()._do_epoch_train()
 
 # %% ../nbs/03_learner.ipynb #f8df25a7
 @patch
@@ -197,26 +203,26 @@ def match_stats(dls:DataLoaders,     # from `clip_dls`
     return dls
 
 # %% ../nbs/03_learner.ipynb #c3644782
-def _saved_model(name, head:str, dls, seed:int):
-    "The model named `name`: a folder this library wrote, with its head (unless `head='new'`), or a backbone with a new head."
+def _saved_model(name, head:str, dls, seed:int)->tuple:
+    "`(model, saved)`: the model named `name`, a folder this library wrote with its head (unless `head='new'`; `saved` True), or a backbone with a new head."
     if head not in ('auto', 'new'): raise UserError(f"head must be 'auto' or 'new', got {head!r}")
     sz = check_clip_dls(dls).img_size
     if head == 'auto' and (Path(str(name))/'labels.json').exists():
         model = match_vocab(load_clip_model(name), dls.vocab, name)
         if sz is not None and sz[0] == sz[1] and sz[0] != model.img_size: resample_pos_embed(model.body, sz[0])
-        return model.train()
-    return clip_classifier(name, len(dls.vocab), img_size=sz, seed=seed)
+        return model.train(), True
+    return clip_classifier(name, len(dls.vocab), img_size=sz, seed=seed), False
 
 # %% ../nbs/03_learner.ipynb #106e9f45
-def _clip_model(dls, model_name, head:str, head_init:str, templates, seed:int, grad_checkpointing:bool):
-    "The model of `clip_learner(dls, model_name, ...)`, on the device of `dls`."
+def _clip_model(dls, model_name, head:str, head_init:str, templates, seed:int, grad_checkpointing:bool)->tuple:
+    "`(model, start)`: the model of `clip_learner(dls, model_name, ...)`, on the device of `dls`, and what it starts as ('zeroshot', 'saved' or None)."
     if head_init not in ('random', 'zeroshot'): raise UserError(f"head_init must be 'random' or 'zeroshot', got {head_init!r}")
-    model = _saved_model(model_name, head, dls, seed)
+    model, saved = _saved_model(model_name, head, dls, seed)
     match_stats(dls, model)  # the model's own normalisation (SigLIP's is not CLIP's)
     if dls.device is not None: model.to(dls.device)  # before the optimizer is made: fused (and capturable) AdamW on CUDA
     if head_init == 'zeroshot': zeroshot_head(model, model_name, dls.vocab, ifnone(templates, TEMPLATES))
     if grad_checkpointing: set_grad_checkpointing(model)
-    return model
+    return model, 'zeroshot' if head_init == 'zeroshot' else 'saved' if saved else None
 
 # %% ../nbs/03_learner.ipynb #36de51a2
 def _finish(learn:CLIPLearner, compile:bool, precision:str)->CLIPLearner:
@@ -284,12 +290,12 @@ def clip_learner(dls:DataLoaders,               # from `clip_dls`
     opt_cbs, trackers = option_cbs(dls.bs, monitor, check_keep(keep), cuda_graph, **opts), log_cbs(log, output_dir)
     check_cbs(L(cbs) + opt_cbs, keep, cuda_graph)
     precision = resolve_precision(precision, dls.device or 'cpu')
-    model = _clip_model(dls, model_name, head, head_init, templates, seed, grad_checkpointing)
+    model, start = _clip_model(dls, model_name, head, head_init, templates, seed, grad_checkpointing)
     cbs = L(cbs) + ([NoDecayGroups([True, False] * len(clip_blocks(model)))] if llrd is not None else []) + ([CudaGraphStep()] if cuda_graph else [])
     cbs += opt_cbs + _run_cbs(output_dir, monitor, keep, trackers, progress)
     learn = CLIPLearner(dls, model, output_dir=None if output_dir is None else Path(output_dir), loss_func=CrossEntropyLossFlat(label_smoothing=label_smoothing),
                         opt_func=partial(adamw, capturable=cuda_graph), lr=lr, wd=wd, metrics=metrics, cbs=cbs,
-                        splitter=llrd_splitter if llrd is not None else clip_splitter, precision=precision,
+                        splitter=llrd_splitter if llrd is not None else clip_splitter, precision=precision, start=start,
                         lr_mults=llrd_lr_mults(model, llrd) if llrd is not None else None,
                         zeroshot_state={k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()} if head_init == 'zeroshot' else None, **kwargs)
     return _finish(learn, compile, precision)

@@ -36,8 +36,11 @@ def check_keep(keep:str)->str:
     return keep
 
 # %% ../../nbs/04c_callback.tracker.ipynb #6ab355e1
+_START_NAMES = {'zeroshot': 'zero-shot head', 'saved': 'saved model'}  # `learn.start`, as `why` says it
+_NOT_BEATEN = '; no epoch beat it'
+
 class SaveBestModel(TrackerCallback):
-    "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch."
+    "Save the model to `path` with `save_clip_model` whenever `monitor` improves after a training epoch (or, with `after_start`, the model it starts from)."
     order = TrackerCallback.order + 1
     def __init__(self,
                  path,                     # folder to write the best model to
@@ -59,14 +62,26 @@ class SaveBestModel(TrackerCallback):
         val, loss, m = vals[self.idx], vals[names.index('valid_loss')], self.monitor
         better = self.comp(val - self.min_delta, self.best)
         tie = val == self.best and (m == 'valid_loss' or self.best_loss is None or loss <= self.best_loss)
+        before = f" (before: {self.best:.4f}" + (", the start)" if self.best_stage == 'start' else ")") if np.isfinite(self.best) else ''
         if self.keep == 'last': self.why = f"keep='last': the last epoch of stage {self.learn.stage} ({m} {val:.4f})"
-        elif better: self.why = f"the best {m}: {val:.4f}" + (f" (before: {self.best:.4f})" if np.isfinite(self.best) else '')
+        elif better: self.why = f"the best {m}: {val:.4f}" + before
         elif tie: self.why = f"{m} {val:.4f} tied with the best" + ('' if m == 'valid_loss' else f"; validation loss {loss:.4f} <= {self.best_loss:.4f}") + ": the later epoch"
+        elif self.best_stage == 'start': self.why = self.why.removesuffix(_NOT_BEATEN) + _NOT_BEATEN
         self.new_best = self.keep == 'last' or better or tie
-        if self.new_best:
-            self.best, self.best_loss = val, loss
-            if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=self.dls.img_size)
-            self.best_epoch, self.best_stage = self.epoch + 1, self.learn.stage
+        if self.new_best: self._keep(val, loss, self.epoch + 1, self.learn.stage)
+    def _keep(self, val, loss, epoch:int, stage:str):
+        self.best, self.best_loss = val, loss
+        if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=self.dls.img_size)
+        self.best_epoch, self.best_stage = epoch, stage
+    def after_start(self,
+                    vals:dict # the start's validation, by name: 'valid_loss' and the metrics
+                   ):
+        "With keep='best', keep the model the learner starts from (`learn.start`: validated before the first step) as epoch 0 of stage 'start' if it beats the best so far."
+        if self.keep == 'last' or self.monitor not in vals: return  # keep='last': the start is logged, not kept
+        val, loss, m = vals[self.monitor], vals['valid_loss'], self.monitor
+        if not (self.comp(val - self.min_delta, self.best) or val == self.best and (self.best_loss is None or loss <= self.best_loss)): return
+        self.why = f"the start ({_START_NAMES.get(self.learn.start, self.learn.start)}): {m} {val:.4f}"
+        self._keep(val, loss, 0, 'start')
 
 # %% ../../nbs/04c_callback.tracker.ipynb #a14de027
 def chance_message(acc:float, # the validation accuracy after the first epoch
