@@ -20,7 +20,8 @@ def digits_folder(path,                   # root to write `train/`, `test/` and 
                   test_pct:float=0.2,     # share of the images that go to the unlabelled `test/` folder
                   n:int|None=None,        # use only the first `n` images (all 1,797 if None)
                   seed:int=0,             # seed of the train/test split
-                  words:bool=False        # name the classes `zero` ... `nine` instead of `0` ... `9`
+                  words:bool=False,       # name the classes `zero` ... `nine` instead of `0` ... `9`
+                  per_class:int|None=None # keep only this many labelled images per class in `train/` (the others go to `test/`): a few-shot set
                  )->Path:
     "Write scikit-learn's 8x8 handwritten digits as PNGs: `train/<class>/`, `test/` and `test_labels.csv`."
     import pandas as pd
@@ -31,6 +32,10 @@ def digits_folder(path,                   # root to write `train/`, `test/` and 
     imgs = (X.reshape(-1, 8, 8) * 255 / 16).round().astype(np.uint8)
     idx = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(len(y) * test_pct))
+    if per_class is not None:  # the first `per_class` images of each class (in the shuffled order) are labelled, the rest are the test set
+        first = {c: set(idx[y[idx] == c][:per_class]) for c in range(10)}
+        idx = np.array([i for i in idx if i not in first[y[i]]] + [i for i in idx if i in first[y[i]]])
+        n_test = len(y) - sum(map(len, first.values()))
     names = DIGIT_WORDS if words else [str(i) for i in range(10)]
     rows = []
     for k,i in enumerate(idx):
