@@ -6,12 +6,13 @@ Docs: https://clip-nbdev.github.io/clip_nbdev/recipe.html.md"""
 
 # %% ../nbs/03a_recipe.ipynb #173c1936
 from __future__ import annotations
-import math, warnings
+import math, time, warnings
 from pathlib import Path
 import pandas as pd, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.all import *
+from fastprogress.fastprogress import format_time
 from .core import *
 from .learner import *
 from .callback.tracker import *
@@ -234,7 +235,8 @@ def _check_nothing_finished(self:CLIPLearner, ck_file, log):
     "A one-line `UserError` if, with no checkpoint `ck_file` to resume from, the run has finished epochs (`log`'s rows) or a model: starting again would train them again."
     n = log.n_rows() if log is not None else 0
     best = first(self.cbs, risinstance(SaveBestModel))
-    model = best is not None and best.path.is_dir() and any(best.path.iterdir())
+    only_start = n == 0 and log is not None and log.has_start()  # the model kept is the start, which the run validates again
+    model = best is not None and best.path.is_dir() and any(best.path.iterdir()) and not only_start
     if not (n or model): return
     found = ' and '.join(([f"{n} finished epoch{'s' if n > 1 else ''} in '{log.fname}'"] if n else []) + ([f"a model in '{best.path}'"] if model else []))
     raise UserError(f"--resume: no checkpoint '{ck_file}' to continue from, but {found}: resuming would train them again and replace them; "
@@ -262,6 +264,18 @@ def _resume_point(self:CLIPLearner, recipe, ck_file, resume:bool, verbose:bool):
         if resume and verbose: print('no checkpoint yet (stopped during the first epoch): starting the run again', flush=True)
     return ck, start, epoch0
 
+# %% ../nbs/03a_recipe.ipynb #0d60588b
+@patch
+def validate_start(self:CLIPLearner)->dict|None:
+    "Validate the model the learner starts from (`start`) and give the result to each callback's `after_start`: valid_loss, the metrics and the time, by name (None with a random head, or after training)."
+    if self.start is None: return None
+    t0 = time.time()
+    res = self.validate()
+    vals = dict(zip(['valid_loss'] + list(self.metrics.attrgot('name')), map(float, res)), time=format_time(time.time() - t0))
+    for cb in self.cbs.sorted('order'):
+        if hasattr(type(cb), 'after_start'): cb.after_start(vals)
+    return vals
+
 # %% ../nbs/03a_recipe.ipynb #4494eb9c
 @patch
 def fit_recipe(self:CLIPLearner,
@@ -270,15 +284,21 @@ def fit_recipe(self:CLIPLearner,
                checkpoint=None,             # the checkpoint file (default: `output_dir/checkpoint.pth`; False or no output_dir: none)
                keep_checkpoint:bool=False,  # keep the checkpoint when the recipe ends
                cbs=None,                    # extra callbacks for every stage
-               verbose:bool=True            # say where a resumed run continues
+               verbose:bool=True,           # say where a resumed run continues
+               validate_start:bool=True     # validate a model that starts as a classifier (`learn.start`) before the first stage: a candidate for the best model, epoch 0 of log.csv
               ):
-    "Train the stages of `recipe` in order, with a checkpoint after every epoch; with `resume`, continue from the checkpoint exactly."
+    "Validate a model that starts as a classifier, then train the stages of `recipe` in order, with a checkpoint after every epoch; with `resume`, continue from the checkpoint exactly."
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(recipe)
     check_recipe_opts(self, recipe)
     ck_file = None if checkpoint is False else Path(checkpoint) if checkpoint is not None else self.output_dir/'checkpoint.pth' if self.output_dir is not None else None
     ck, start, epoch0 = self._resume_point(recipe, ck_file, resume, verbose)
     best = first(self.cbs, risinstance(SaveBestModel))
     keep0 = best.keep if best is not None else None
+    if validate_start and ck is None and self.start is not None and len(recipe):
+        if best is not None: best.keep = ifnone(recipe[0].keep, keep0)  # the start goes by the first stage's keep
+        try: self.validate_start()
+        finally:
+            if best is not None: best.keep = keep0
     saver = [TrainCheckpoint(ck_file)] if ck_file is not None and not any(isinstance(o, TrainCheckpoint) for o in self.cbs) else []
     with self.added_cbs(saver):
         for i, st in enumerate(recipe):

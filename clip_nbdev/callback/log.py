@@ -23,24 +23,43 @@ class EpochCSVLog(TrainedEpochCallback):
     order = Recorder.order + 1
     def __init__(self, fname): self.fname = Path(fname)
     def after_trained_epoch(self):
+        if not rank_distrib(): self._add(self.recorder.metric_names + ['stage'], [str(v) for v in self.recorder.log] + [getattr(self.learn, 'stage', 'train')])
+    def after_start(self,
+                    vals:dict # the start's validation, by name: 'valid_loss', the metrics and 'time'
+                   ):
+        "Write the validation of the model the learner starts from (before its first step) as the first row: epoch 0, stage 'start'."
         if rank_distrib(): return
-        names, row = self.recorder.metric_names + ['stage'], [str(v) for v in self.recorder.log] + [getattr(self.learn, 'stage', 'train')]
+        names = list(self.recorder.metric_names)
+        self._add(names + ['stage'], [str(vals.get(n, '')) for n in names[1:]] + ['start'], first=True)
+    def _add(self, names:list, row:list, first:bool=False):
+        "Add `row` (of columns `names`) at the end, or with `first` as the start row (replacing an earlier one)."
         old = (own_text(self.fname) or '').splitlines()  # a link is never read (nor followed): atomic_write replaces it
+        if first: row, old = ['0'] + row, old[:1] + old[1 + self._has_start(old):]
         head = old[0].split(',') if old else names
         if head != names:  # a stage with other columns (the semi-supervised one's mask_rate): the union, 'stage' last, other rows left empty there
             cols = [c for c in head if c != 'stage'] + [c for c in names if c not in head and c != 'stage'] + ['stage']
             pad = lambda vals, src: ','.join(dict(zip(src, vals)).get(c, '') for c in cols)
             old = [','.join(cols)] + [pad(l.split(','), head) for l in old[1:]]
             head, row = cols, pad(row, names).split(',')
-        with atomic_write(self.fname) as f: f.write('\n'.join((old or [','.join(head)]) + [','.join(row)]) + '\n')
+        old = old or [','.join(head)]
+        lines = old[:1] + [','.join(row)] + old[1:] if first else old + [','.join(row)]
+        with atomic_write(self.fname) as f: f.write('\n'.join(lines) + '\n')
+    @staticmethod
+    def _has_start(lines:list)->bool:
+        "Whether `lines` (of a log.csv) hold the start row (the first one: epoch 0, stage 'start')."
+        return len(lines) > 1 and lines[1].startswith('0,') and lines[1].rsplit(',', 1)[-1] == 'start'
+    def has_start(self)->bool:
+        "Whether the log holds the start row (epoch 0, stage 'start')."
+        return self._has_start((own_text(self.fname) or '').splitlines())
     def n_rows(self)->int:
-        "Epochs in the log so far."
-        return max(len((own_text(self.fname) or '').splitlines()) - 1, 0)
+        "Epochs in the log so far (the start row is not one)."
+        lines = (own_text(self.fname) or '').splitlines()
+        return max(len(lines) - 1 - self._has_start(lines), 0)
     def truncate(self, n:int):
-        "Keep the first `n` epochs of the log (a resumed run redoes the rest)."
+        "Keep the first `n` epochs of the log, and the start row (a resumed run redoes the rest)."
         if self.n_rows() <= n: return
         lines = own_text(self.fname).splitlines(keepends=True)
-        with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1]))
+        with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1 + self._has_start([l.rstrip('\n') for l in lines])]))
 
 # %% ../../nbs/04d_callback.log.ipynb #8bd15b19
 class OneBasedEpochs(Callback):
