@@ -19,18 +19,27 @@ from .callback.log import *
 from .predict import predict_images
 
 # %% auto #0
-__all__ = ['stage_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report',
+__all__ = ['stage_spans', 'log_spans', 'plot_epochs', 'plot_steps', 'class_accuracy', 'confident_mistakes', 'write_report',
            'write_kfold_report']
 
 # %% ../nbs/08_report.ipynb #bd07bd65
-def stage_spans(stages # the stage of each epoch (or step), in order: such as log.csv's `stage` column
+def stage_spans(stages,     # the stage of each epoch (or step), in order: such as log.csv's `stage` column
+                first:int=1 # the position of the first
                )->list:
-    "`(stage, first, last)` for each run of one name in `stages` (positions from 1): where a report marks the stages."
+    "`(stage, first, last)` for each run of one name in `stages` (positions from `first`): where a report marks the stages."
     spans = []
-    for i, s in enumerate(stages, 1):
+    for i, s in enumerate(stages, first):
         if spans and spans[-1][0] == s: spans[-1][2] = i
         else: spans.append([s, i, i])
     return [tuple(o) for o in spans]
+
+def _starts(log)->bool: return log is not None and 'stage' in log and len(log) > 0 and log['stage'].iloc[0] == 'start'  # its first row: the start's validation
+
+def log_spans(log:pd.DataFrame # a run's log.csv
+             )->list:
+    "`stage_spans` of `log`'s rows (all 'train' without a `stage` column), the start row (epoch 0, stage 'start') at position 0 and the epochs from 1."
+    if log is None or not len(log): return []
+    return stage_spans(log['stage'] if 'stage' in log else ['train'] * len(log), first=0 if _starts(log) else 1)
 
 # %% ../nbs/08_report.ipynb #d094cfc7
 _COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf']
@@ -46,7 +55,7 @@ def _mark_stages(ax, spans, label=True):
 def plot_epochs(log:pd.DataFrame # a run's log.csv: epoch, losses, metrics, stage
                )->matplotlib.figure.Figure:
     "Losses and metrics of each epoch of `log` (a run's log.csv), the stages shaded and named."
-    x, spans = np.arange(1, len(log) + 1), stage_spans(log['stage'] if 'stage' in log else ['train'] * len(log))
+    x, spans = np.arange(len(log)) + (0 if _starts(log) else 1), log_spans(log)  # the start row, if any, at 0
     mets = [c for c in log.columns if c not in ('epoch', 'train_loss', 'valid_loss', 'time', 'stage') and pd.to_numeric(log[c], errors='coerce').notna().any()]
     fig = matplotlib.figure.Figure(figsize=(10, 3.4))
     ax1, ax2 = fig.subplots(1, 2)
@@ -248,7 +257,9 @@ def _header(summary:dict, run:dict, log, learn, spans)->str:
     if vocab is not None: rows.append(('classes', f"{len(vocab)}: " + ', '.join(map(str, vocab[:50])) + (f' ... and {len(vocab) - 50} more' if len(vocab) > 50 else '')))
     n_tr, n_va = s.get('n_train', len(learn.dls.train_ds) if learn is not None else None), s.get('n_valid', len(learn.dls.valid_ds) if learn is not None else None)
     if n_tr is not None: rows.append(('images', f'{n_tr} training, {n_va} validation'))
-    if spans: rows.append(('stages', ', '.join(f'{n} ({b - a + 1} epoch{"s" * (b > a)})' for n, a, b in spans)))
+    if spans: rows.append(('stages', ', '.join(f'{n} ({b - a + 1} epoch{"s" * (b > a)})' for n, a, b in spans if b > 0)))
+    if _starts(log): rows.append(('start', 'validated before training (epoch 0 of log.csv): ' + ', '.join(f'{c} {float(log[c].iloc[0]):.4f}' for c in log.columns if c not in ('epoch', 'train_loss', 'time', 'stage') and pd.notna(pd.to_numeric(log[c].iloc[0], errors='coerce')))
+                                 + ('; kept: no epoch beat it' if s.get('best_stage') == 'start' else '')))
     if s.get('metric', 'accuracy') != 'accuracy' and s.get('best_score') is not None: rows.append((f"best validation {s['metric']}", f"{s['best_score']:.4f}"))
     if s.get('best_accuracy') is not None: rows.append(('best validation accuracy', f"{s['best_accuracy']:.4f}" + (f" (stage {s.get('best_stage')}, epoch {s.get('best_epoch')})" if s.get('best_stage') else '')))
     elif log is not None and 'accuracy' in log:
@@ -257,7 +268,7 @@ def _header(summary:dict, run:dict, log, learn, spans)->str:
     for k, name in (('test_accuracy', 'test accuracy'), ('zeroshot_test_accuracy', 'zero-shot test accuracy'), ('pseudo_labels_added', 'pseudo-labels added')):
         if s.get(k) is not None: rows.append((name, f'{s[k]:.4f}' if isinstance(s[k], float) else s[k]))
     if 'wall_time_s' in s: rows.append(('wall time', _secs(s['wall_time_s']) + (f", {s['train_images_per_s']} training images/s" if 'train_images_per_s' in s else '')))
-    elif log is not None and 'time' in log and log['time'].map(_mmss).sum() > 0: rows.append(('training time', _secs(log['time'].map(_mmss).sum()) + ' (the epochs of log.csv)'))
+    elif log is not None and 'time' in log and log['time'][int(_starts(log)):].map(_mmss).sum() > 0: rows.append(('training time', _secs(log['time'][int(_starts(log)):].map(_mmss).sum()) + ' (the epochs of log.csv)'))
     if run.get('command'): rows.append(('command', run['command']))
     if run.get('time'): rows.append(('started', run['time'] + (f" (resumed {len(run['resumed'])} times)" if run.get('resumed') else '')))
     return '<table class="kv">' + ''.join(f'<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in rows) + '</table>'
@@ -291,9 +302,10 @@ class _Figures:
 def _epochs_section(log, spans, fig, out)->str:
     "Loss and metrics per epoch, and a table of the stages."
     if log is None or not len(log): return _missing(f"No log.csv in '{out}': nothing was trained with this output_dir yet.")
-    st = pd.DataFrame([dict(stage=n, epochs=f'{a}-{b}' if b > a else str(a), last_train_loss=log['train_loss'].iloc[b - 1] if 'train_loss' in log else np.nan,
-                            last_valid_loss=log['valid_loss'].iloc[b - 1] if 'valid_loss' in log else np.nan,
-                            best_accuracy=log['accuracy'].iloc[a - 1:b].max() if 'accuracy' in log else np.nan) for n, a, b in spans])
+    o = spans[0][1]  # the position of the first row: 0 with a start row
+    st = pd.DataFrame([dict(stage=n, epochs=f'{a}-{b}' if b > a else str(a), last_train_loss=log['train_loss'].iloc[b - o] if 'train_loss' in log else np.nan,
+                            last_valid_loss=log['valid_loss'].iloc[b - o] if 'valid_loss' in log else np.nan,
+                            best_accuracy=log['accuracy'].iloc[a - o:b - o + 1].max() if 'accuracy' in log else np.nan) for n, a, b in spans])
     return fig('epochs', plot_epochs(log), 'Losses and metrics of each epoch; the shaded spans are the stages, the dashed lines their boundaries') + '<p>Stages (epochs counted over the whole run):</p>' + _table(st)
 
 def _lr_find_section(found:dict, fig)->str:
@@ -383,7 +395,7 @@ def write_report(output_dir,               # the run's folder: log.csv, summary.
     log, steps, pl = _read_csv(out/'log.csv'), _read_csv(out/'steps.csv'), _read_csv(out/'pseudo_labels.csv')
     pl_src = 'pseudo_labels.csv'
     if pl is None and learn is not None and learn.pseudo_rows: pl, pl_src = learn.pseudo_record, 'the learner'
-    spans = stage_spans(log['stage']) if log is not None and 'stage' in log else [('train', 1, len(log))] if log is not None and len(log) else []
+    spans = log_spans(log)
     fig = _Figures(figdir)
     secs = [('epochs', 'Loss and metrics per epoch', _epochs_section(log, spans, fig, out))]  # then only what the run has: a reader has no use for what is missing
     if (out/'lr_find.json').exists(): secs.append(('lr_find', 'Learning-rate finder', _lr_find_section(json.loads((out/'lr_find.json').read_text()), fig)))

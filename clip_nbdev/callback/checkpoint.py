@@ -96,6 +96,7 @@ def load_checkpoint(self:CLIPLearner,
     if not fname.exists(): raise UserError(f"no checkpoint '{fname}' to resume from: start the run without resuming")
     ck = _read_checkpoint(fname)
     bare_model(self.model).load_state_dict(ck['model'])
+    self.start = None  # the checkpoint's weights: no longer the model the learner started from
     if ck['opt'] is not None:
         if self.opt is None: self.create_opt()
         self.opt.load_state_dict(ck['opt'])
