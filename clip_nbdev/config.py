@@ -14,10 +14,11 @@ from fastcore.basics import ifnone, patch
 from .core import *
 
 # %% auto #0
-__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'METRICS', 'RESUME_FREE',
-           'lr_value', 'DataOpts', 'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts',
-           'RunConfig', 'size2', 'csv_columns', 'demo_dir', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids',
-           'resume_config', 'config_text', 'read_config', 'prepare_run']
+__all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'FEWSHOT_BELOW',
+           'TRAINING_FLAGS', 'METRICS', 'RESUME_FREE', 'lr_value', 'DataOpts', 'ModelOpts', 'ScheduleOpts',
+           'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig', 'size2', 'csv_columns', 'demo_dir',
+           'fewshot_choice', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids', 'resume_config', 'config_text',
+           'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -52,6 +53,7 @@ class ModelOpts:
     "The backbone, its head and what is done with its weights."
     model_name:str=None         # Hugging Face hub id, local save_pretrained folder, 'tiny' or 'tiny-pretrained' (default openai/clip-vit-large-patch14; tiny-pretrained with --demo)
     head:str='auto'             # auto: a best_model folder as --model_name keeps its trained head; new: a fresh head on its body
+    fewshot:Annotated[str, "few-shot method", dict(choices=['auto', 'off', 'zeroshot', 'linear', 'zeroshot_probe'])]='auto' # few labels: a head on frozen features instead of fine-tuning: auto (zeroshot_probe below FEWSHOT_BELOW labelled images per class when no lr, epochs or augmentation is given; else fine-tune), off (fine-tune), zeroshot, linear (logistic regression) or zeroshot_probe (a linear probe started at and pulled towards the zero-shot head)
     head_init:str=None          # random, or zeroshot: start from CLIP's zero-shot classifier of the class names (default: the model's: zeroshot for tiny-pretrained, else random)
     llrd:float=None             # layer-wise lr decay, e.g. 0.65 (off by default)
     ema:float=None              # decay of an exponential moving average of the weights, e.g. 0.9998 (off by default)
@@ -189,6 +191,27 @@ def resolved(self:RunConfig)->RunConfig:
                            img_size=ifnone(c.img_size, (32, 32)), flip=ifnone(c.flip, False), crop=ifnone(c.crop, 1.))
     return replace(c, model_name=m, head_init=ifnone(c.head_init, d['head_init']), lr=ifnone(c.lr, d['lr']), img_size=size2(ifnone(c.img_size, (64, 64)), '--img_size'),
                    flip=ifnone(c.flip, True), crop=ifnone(c.crop, 0.5), ssl_epochs=ifnone(c.ssl_epochs, c.epochs), report=ifnone(c.report, True))
+
+# %% ../nbs/00b_config.ipynb #5f247dde
+FEWSHOT_BELOW = 32  # labelled images in the smallest class below which `fewshot='auto'` trains a head on frozen features (bench/fewshot.py, the digits)
+TRAINING_FLAGS = ('lr', 'epochs', 'freeze_epochs', 'warmup_pct', 'mixup', 'cutmix', 'ema', 'llrd', 'label_smoothing', 'flip', 'crop', 'ra_magnitude', 'ra_ops',
+                  'ssl', 'wise_alpha', 'wise_search', 'early_stopping', 'accum_steps', 'pseudo_epochs', 'pseudo_lr')  # settings that only fine-tuning reads
+
+def fewshot_choice(given:RunConfig, # the settings as given (before `resolved`)
+                   per_class:int    # labelled images in the smallest class
+                  )->tuple:
+    "`(method, line)`: the few-shot head a run trains instead of fine-tuning (None: it fine-tunes), and the line that says why (None: nothing to say)."
+    m = given.fewshot
+    if m == 'off': return None, None
+    if m != 'auto': return m, f"fewshot {m}: a head on the frozen features of the {'fold' if given.folds else 'labelled'} images, as --fewshot asks"
+    if per_class >= FEWSHOT_BELOW or given.demo: return None, None
+    default = {f.name: f.default for f in fields(RunConfig)}
+    set_ = [k for k in TRAINING_FLAGS if getattr(given, k) != default[k]] + (['head_init'] if given.head_init == 'random' else [])
+    if given.model_name is not None and (Path(str(given.model_name))/'labels.json').exists(): set_.append('model_name (a trained model)')
+    if set_: return None, (f"{per_class} labelled images in the smallest class (below {FEWSHOT_BELOW}): a few-shot head usually beats fine-tuning there, "
+                           f"but {', '.join('--' + k for k in set_)} asked for fine-tuning; pass --fewshot zeroshot_probe for the head, --fewshot off to silence this")
+    return 'zeroshot_probe', (f"fewshot zeroshot_probe: {per_class} labelled images in the smallest class (below {FEWSHOT_BELOW}), so a linear probe that starts as the zero-shot "
+                              f"head, trained on the frozen features of every labelled image (no validation split, scored by cross-validation); pass --fewshot off to fine-tune")
 
 # %% ../nbs/00b_config.ipynb #80316059
 def lr_note(cfg:RunConfig)->str|None:

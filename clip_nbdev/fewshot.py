@@ -16,8 +16,9 @@ from .core import *
 from .model import *
 
 # %% auto #0
-__all__ = ['FEATURES', 'VIEWS', 'FEWSHOT_METHODS', 'FeatureCache', 'model_key', 'image_features', 'zeroshot_probe', 'TipAdapter',
-           'tip_adapter', 'fewshot_head', 'cv_accuracy', 'fit_fewshot', 'view_check']
+__all__ = ['FEATURES', 'VIEWS', 'FEWSHOT_METHODS', 'FeatureCache', 'model_key', 'image_features', 'copy_head', 'linear_probe',
+           'zeroshot_probe', 'TipAdapter', 'tip_adapter', 'fewshot_head', 'cv_probs', 'cv_accuracy', 'fit_fewshot',
+           'view_check']
 
 # %% ../nbs/02c_fewshot.ipynb #8506a7f9
 class FeatureCache:
@@ -101,6 +102,35 @@ def image_features(model:CLIPClassifier, # the model whose `features` (what its 
         if store is not False: store.n_computed += len(todo); store.save(key)
     return torch.stack([table[s] for s in sigs]) if sigs else torch.zeros(0, model.head.in_features)
 
+# %% ../nbs/02c_fewshot.ipynb #652a2aa9
+def copy_head(head:nn.Linear)->nn.Linear:
+    "A copy of a linear head, on the CPU."
+    res = nn.Linear(head.in_features, head.out_features)
+    res.load_state_dict({k: v.detach().float().cpu() for k,v in head.state_dict().items()})
+    return res
+
+def _full_rows(coef, intercept, classes, n_out:int)->nn.Linear:
+    "A linear head of `n_out` classes from scikit-learn's coefficients for `classes` (binary: one row; a class without images: never predicted)."
+    d = coef.shape[1]
+    W, b = torch.zeros(n_out, d), torch.full((n_out,), -1e4)
+    if len(classes) == 2 and coef.shape[0] == 1: coef, intercept = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.], intercept])
+    W[list(classes)], b[list(classes)] = torch.tensor(coef, dtype=torch.float32), torch.tensor(intercept, dtype=torch.float32)
+    head = nn.Linear(d, n_out)
+    with torch.no_grad(): head.weight.copy_(W); head.bias.copy_(b)
+    return head
+
+def linear_probe(X:torch.Tensor, # features (n, d)
+                 y:torch.Tensor, # their classes (n,)
+                 n_out:int,      # number of classes
+                 C:float=31.6    # inverse regularisation strength of scikit-learn's `LogisticRegression`
+                )->nn.Linear:
+    "A logistic regression on frozen features (scikit-learn, L-BFGS), as a linear head."
+    from sklearn.linear_model import LogisticRegression
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2: raise UserError("a linear probe needs images of at least two classes")
+    clf = LogisticRegression(C=C, max_iter=2000).fit(X.numpy(), y)
+    return _full_rows(clf.coef_, clf.intercept_, clf.classes_, n_out)
+
 # %% ../nbs/02c_fewshot.ipynb #553e850a
 def zeroshot_probe(X:torch.Tensor,  # features (n, d), normalised as the zero-shot head reads them
                    y:torch.Tensor,  # their classes (n,)
@@ -172,18 +202,22 @@ def fewshot_head(method:str,     # one of `FEWSHOT_METHODS`
     return tip_adapter(X, y, head, **{'epochs': 20 if method == 'tip_adapter_f' else 0, **kwargs})
 
 # %% ../nbs/02c_fewshot.ipynb #8ed5abff
-def cv_accuracy(method:str, X, y, head:nn.Linear, folds:int=5, seed:int=0, **kwargs)->float:
-    "The accuracy of `method` on the labels, each fold predicted by the head fitted on the others (stratified where every class has two images or more)."
+def cv_probs(method:str, X, y, head:nn.Linear, folds:int=5, seed:int=0, **kwargs)->torch.Tensor:
+    "Out-of-fold class probabilities of the labelled images: each fold predicted by the head `method` fits on the others (stratified where every class has two images or more)."
     from sklearn.model_selection import StratifiedKFold, KFold
     y = torch.as_tensor(y)
-    n_min = int(torch.bincount(y).min()) if len(y) else 0
+    n_min = int(torch.bincount(y, minlength=head.out_features).min()) if len(y) else 0
     split = (StratifiedKFold(min(folds, n_min), shuffle=True, random_state=seed).split(X, y) if n_min >= 2
              else KFold(min(folds, len(y)), shuffle=True, random_state=seed).split(X))
-    right = 0
+    res = torch.zeros(len(y), head.out_features)
     for tr, va in split:
         h = fewshot_head(method, X[tr], y[tr], head, **kwargs)
-        with torch.no_grad(): right += int((h(X[va]).argmax(1) == y[va]).sum())
-    return right / len(y)
+        with torch.no_grad(): res[va] = h(X[va]).float().softmax(-1)
+    return res
+
+def cv_accuracy(method:str, X, y, head:nn.Linear, **kwargs)->float:
+    "The accuracy of `cv_probs`: what `method` is worth on images it did not see, without a validation split."
+    return float((cv_probs(method, X, y, head, **kwargs).argmax(1) == torch.as_tensor(y)).float().mean())
 
 # %% ../nbs/02c_fewshot.ipynb #e4dc0401
 def fit_fewshot(model:CLIPClassifier, # the model (with its zero-shot head, for every method but 'linear'); its head is replaced
