@@ -59,10 +59,10 @@ class CLIPLearner(Learner):
                  zeroshot_state=None,    # the zero-shot weights that WiSE-FT interpolates with, or None
                  precision:str='fp32',   # 'bf16', 'fp16' or 'fp32' (see `resolve_precision`)
                  compiled:bool=False,    # whether the model was compiled (`compile_model`)
-                 start:str|None=None,    # what the model is before its first step: 'zeroshot' (CLIP's zero-shot head), 'saved' (a saved model's head), None (a random head)
+                 start:str|None=None,    # what the model is before its first step: 'zeroshot' (CLIP's zero-shot head), 'saved' (a saved model's head), 'fewshot' (a head fitted on frozen features), None (a random head)
                  **kwargs                # passed to `Learner`
                 ):
-        if start not in (None, 'zeroshot', 'saved'): raise UserError(f"start must be 'zeroshot', 'saved' or None, got {start!r}")
+        if start not in (None, 'zeroshot', 'saved', 'fewshot'): raise UserError(f"start must be 'zeroshot', 'saved', 'fewshot' or None, got {start!r}")
         super().__init__(dls, model, path=ifnone(output_dir, '.'), **kwargs)
         self.add_cb(OneBasedEpochs())  # epochs count from 1 wherever a person reads them
         self.output_dir = None if output_dir is None else Path(output_dir)
@@ -74,7 +74,7 @@ class CLIPLearner(Learner):
         self.pseudo_label = None   # the `PseudoLabelCallback` of the last pseudo-label round (its `items` and `targets`)
         self.ssl_rows = []         # one row per semi-supervised epoch: share of unlabelled images above threshold, their accuracy where known, the thresholds
         self.wise_alpha = None     # the alpha `wise_ft_search` chose
-        self.start = start         # what the model is until it trains: 'zeroshot' or 'saved' (a classifier already: `fit_recipe` validates it as a candidate), None (a random head, or trained since)
+        self.start = start         # what the model is until it trains: 'zeroshot', 'saved' or 'fewshot' (a classifier already: `fit_recipe` validates it as a candidate), None (a random head, or trained since)
     def _do_epoch_train(self):
         if not any(isinstance(o, LRFinder) for o in self.cbs): self.start = None  # the weights change (fastai's lr_find puts them back)
         super()._do_epoch_train()

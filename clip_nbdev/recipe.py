@@ -266,12 +266,15 @@ def _resume_point(self:CLIPLearner, recipe, ck_file, resume:bool, verbose:bool):
 
 # %% ../nbs/03a_recipe.ipynb #0d60588b
 @patch
-def validate_start(self:CLIPLearner)->dict|None:
+def validate_start(self:CLIPLearner,
+                   vals:dict|None=None # the start's scores measured another way (valid_loss and the metrics, by name; e.g. cross-validated on the labels), instead of `validate()`
+                  )->dict|None:
     "Validate the model the learner starts from (`start`) and give the result to each callback's `after_start`: valid_loss, the metrics and the time, by name (None with a random head, or after training)."
     if self.start is None: return None
     t0 = time.time()
-    res = self.validate()
-    vals = dict(zip(['valid_loss'] + list(self.metrics.attrgot('name')), map(float, res)), time=format_time(time.time() - t0))
+    res = self.validate()  # (also what a fit's first events set up: log.csv's columns, the trackers' best)
+    if vals is None: vals = dict(zip(['valid_loss'] + list(self.metrics.attrgot('name')), map(float, res)))
+    vals = dict(vals, time=vals.get('time', format_time(time.time() - t0)))
     for cb in self.cbs.sorted('order'):
         if hasattr(type(cb), 'after_start'): cb.after_start(vals)
     return vals

@@ -12,13 +12,17 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np, torch, pandas as pd
 from fastcore.basics import ifnone, patch
+from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.torch_core import find_bs, rank_distrib
 from .core import *
 from .config import *
-from .data import check_folder, find_images, class_folder_items, csv_items, clip_dls
+from .data import check_folder, find_images, class_folder_items, csv_items, clip_dls, clip_test_dl, ImageCache
 from .datasets import digits_folder
-from .learner import clip_learner, option_cbs
+from .learner import clip_learner, option_cbs, match_vocab
+from .model import clip_classifier, load_clip_model
+from .zeroshot import zeroshot_head
+from .fewshot import image_features, fewshot_head, copy_head, cv_probs, view_check
 from .metrics import clip_metric, score
 from .callback.tracker import SaveBestModel
 from .callback.log import EpochLines, StepLog, log_cbs
@@ -28,8 +32,9 @@ from .predict import predict_images  # (and learn.export_preds)
 
 # %% auto #0
 __all__ = ['OUTPUTS', 'check_data', 'run_completed', 'mark_completed', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls',
-           'config_learner', 'config_recipe', 'heldout_accuracy', 'find_lr', 'fit_config', 'oof_preds', 'oof_score',
-           'run_results', 'fit_one', 'KFold', 'train_run', 'predict_run']
+           'config_learner', 'config_recipe', 'heldout_accuracy', 'find_lr', 'fit_config', 'fit_fewshot_config',
+           'oof_preds', 'oof_score', 'run_results', 'fit_one', 'KFold', 'labelled_files', 'check_augment',
+           'choose_settings', 'train_run', 'predict_run']
 
 # %% ../nbs/05a_run.ipynb #93cbbbe5
 def check_data(cfg:RunConfig)->int:
@@ -184,6 +189,51 @@ def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=Fa
     leave_process_group()  # the rest is rank 0's alone
     return learn, seen.n * world, time.time() - t
 
+# %% ../nbs/05a_run.ipynb #ab5badf9
+def _labelled(dls, folds)->tuple:
+    "The images a few-shot head trains on and their classes: every labelled image, or with `folds` the fold's training images."
+    items = list(dls.train.items) + ([] if folds is not None else list(dls.valid.items))
+    o2i = {v: i for i, v in enumerate(dls.vocab)}
+    return items, torch.tensor([o2i[dls.labels[Path(f)]] for f in items], dtype=torch.long)
+
+def _cv_vals(learn, X, y, method:str, zs_head, metric:str)->dict:
+    "The start's scores without a validation split: valid_loss, accuracy and `metric` of the out-of-fold predictions of the labels."
+    p = cv_probs(method, X, y, zs_head)
+    vals = dict(valid_loss=float(torch.nn.functional.nll_loss(p.clamp_min(1e-12).log(), y)), accuracy=float((p.argmax(1) == y).float().mean()))
+    vals[metric] = score(metric, y.tolist(), p.numpy(), list(learn.dls.vocab))
+    return vals
+
+# %% ../nbs/05a_run.ipynb #e3c36c4b
+def _fewshot_pseudo(learn, cfg:RunConfig, X, y, zs_head)->tuple:
+    "The test images the few-shot head predicts above `pseudo_threshold`, added to the labelled features `X`, `y` (recorded in `learn.pseudo_rows`)."
+    from clip_nbdev.callback.pseudo import select_pseudo, labelled_mask
+    items = L(clip_test_dl(learn.dls, cfg.test_dir, what='--test_dir').items)
+    lab = labelled_mask(learn.dls, items)
+    items = items[(~lab).tolist()]
+    Xu = image_features(learn.model, learn.dls.cache, items)
+    with torch.no_grad(): probs = learn.model.head(Xu.to(learn.model.head.weight.device)).float().softmax(-1).cpu()
+    mask, pred, conf, thr = select_pseudo(probs, cfg.pseudo_threshold)
+    for c, v in enumerate(learn.dls.vocab):
+        sel = mask & (pred == c)
+        learn.pseudo_rows.append(dict(round=1, label=v, n_added=int(sel.sum()), mean_conf=conf[sel].mean().item() if sel.any() else float('nan'), threshold=thr[c].item()))
+    return torch.cat([X, Xu[mask]]), torch.cat([y, pred[mask]])
+
+# %% ../nbs/05a_run.ipynb #b62106b8
+def fit_fewshot_config(cfg:RunConfig, out, quiet:bool=False)->tuple:
+    "Decode the data, build the learner and put the few-shot head `cfg.fewshot` on it, validated as the run's start: `(learn, images seen, seconds)`."
+    seed_everything(cfg.seed)
+    dls = config_dls(cfg)
+    learn = config_learner(replace(cfg, head_init='random' if cfg.fewshot == 'linear' else 'zeroshot'), dls, out, quiet)
+    t = time.time()
+    items, y = _labelled(dls, cfg.folds)
+    X, zs_head = image_features(learn.model, dls.cache, items), copy_head(learn.model.head)
+    fit = lambda X, y: fewshot_head(cfg.fewshot, X, y, zs_head).to(learn.model.head.weight.device)
+    learn.model.head = fit(X, y)
+    if cfg.use_pseudo_labels: learn.model.head = fit(*_fewshot_pseudo(learn, cfg, X, y, zs_head))
+    learn.start = 'fewshot'
+    learn.validate_start(None if cfg.folds is not None else _cv_vals(learn, X, y, cfg.fewshot, zs_head, cfg.metric))
+    return learn, len(items), time.time() - t
+
 # %% ../nbs/05a_run.ipynb #cfb09b33
 def _user_ids(files, cfg:RunConfig)->tuple:
     "`(id column, label column, ids)` of labelled `files` as the user named them: the train CSV's columns and id form, or paths relative to the class folders' root."
@@ -248,9 +298,12 @@ def run_results(learn, cfg:RunConfig, out, seen:int, t_fit:float, world:int=1, t
         wise = _wise(learn, cfg, out)
         w = wise.set_index('alpha').loc[learn.wise_alpha]
         sc, acc = float(w[cfg.metric]), float(w['accuracy'])
-    s = dict(metric=cfg.metric, best_score=sc, best_accuracy=acc, lr=cfg.lr, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=cfg.keep, best_reason=best.why, epochs=cfg.epochs,
-             ssl=cfg.ssl, ssl_epochs=cfg.ssl_epochs if cfg.ssl else 0, pseudo_epochs=cfg.pseudo_epochs if cfg.use_pseudo_labels else 0, pseudo_labels_added=added,
-             n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), classes=list(learn.dls.vocab),
+    fs = cfg.fewshot if cfg.fewshot not in ('auto', 'off') else None  # a few-shot head: no epochs, no lr
+    s = dict(metric=cfg.metric, best_score=sc, best_accuracy=acc, lr=None if fs else cfg.lr, best_epoch=best.best_epoch, best_stage=best.best_stage, keep=cfg.keep, best_reason=best.why,
+             fewshot=fs, epochs=0 if fs else cfg.epochs, ssl=cfg.ssl, ssl_epochs=cfg.ssl_epochs if cfg.ssl else 0,
+             pseudo_epochs=cfg.pseudo_epochs if cfg.use_pseudo_labels and not fs else 0, pseudo_labels_added=added,
+             n_train=len(learn.dls.train_ds) + (len(learn.dls.valid_ds) if fs and cfg.folds is None else 0), n_valid=0 if fs and cfg.folds is None else len(learn.dls.valid_ds),
+             classes=list(learn.dls.vocab),
              train_images_per_s=round(seen / t_fit, 1), train_images_seen=seen, world_size=world, resumed=resume,
              model_name=str(cfg.model_name), img_size=list(cfg.img_size),
              options={k: getattr(cfg, k) for k in ('head_init', 'llrd', 'ema', 'freeze_epochs', 'label_smoothing', 'flip', 'crop', 'ssl_mu', 'ssl_threshold', 'ssl_lambda', 'ssl_epoch')},
@@ -288,11 +341,14 @@ def _files(out, *names)->str:
 def _say(s:dict, out, fold:int=None):
     "Print the one line of a finished run's result, and where its files are."
     m = s.get('metric', 'accuracy')
-    print((f"fold {fold}: " if fold is not None else '') + f"best validation {m} {s.get('best_score', s['best_accuracy']):.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})"
+    sc = s.get('best_score', s['best_accuracy'])
+    head = (f"best validation {m} {sc:.4f} ({s['best_stage']} stage, epoch {s['best_epoch']})" if not s.get('fewshot') else
+            f"{'validation' if fold is not None else 'cross-validated'} {m} {sc:.4f} of the {s['fewshot']} head on frozen features" + ('' if fold is not None else f" ({s['n_train']} labels)"))
+    print((f"fold {fold}: " if fold is not None else '') + head
           + (f" (accuracy {s['best_accuracy']:.4f})" if m != 'accuracy' and s.get('best_accuracy') is not None else '')
           + (f"; test accuracy {s['test_accuracy']:.4f}" if 'test_accuracy' in s else '')
           + (f" (zero-shot {s['zeroshot_test_accuracy']:.4f})" if 'zeroshot_test_accuracy' in s else '')
-          + (f"; {s['pseudo_labels_added']} pseudo-labels" if s['pseudo_epochs'] else '') + f"; {s['wall_time_s']:.0f} s"
+          + (f"; {s['pseudo_labels_added']} pseudo-labels" if s['pseudo_epochs'] or s.get('fewshot') and s['pseudo_labels_added'] else '') + f"; {s['wall_time_s']:.0f} s"
           + _files(out, ('model', 'best_model'), ('predictions', 'predictions.csv'), ('report', 'report.html')), flush=True)
 
 # %% ../nbs/05a_run.ipynb #ed7c770e
@@ -305,7 +361,8 @@ def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, q
                 print((f"train_csv '{cfg.train_csv}'" if cfg.train_csv is not None else f"train_dir '{cfg.train_dir}'") + f": {n_images} images"
                       + (f"; fold {cfg.fold} of {cfg.folds}" if cfg.folds is not None and cfg.fold is not None else ''), flush=True)
             start_record(out, cfg, resume, command)
-        learn, seen, t_fit = fit_config(cfg, out, resume, world, quiet, before_pseudo, pseudo_probs)
+        if cfg.fewshot not in ('auto', 'off'): learn, seen, t_fit = fit_fewshot_config(cfg, out, quiet)  # seconds: no checkpoint to resume from
+        else: learn, seen, t_fit = fit_config(cfg, out, resume, world, quiet, before_pseudo, pseudo_probs)
         if cfg.lr == 'find': cfg = replace(cfg, lr=learn.lr)  # what it found
         if rank or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
         summary = run_results(learn, cfg, out, seen, t_fit, world, t0, resume)
@@ -321,8 +378,8 @@ class KFold:
     def __init__(self, cfg:RunConfig, world:int=1, resume:bool=False, quiet:bool=False, command:str=None, n_images:int=None):
         self.cfg, self.world, self.resume, self.quiet, self.command, self.n_images = cfg, world, resume, quiet, command, n_images
         self.locked = False  # does this process hold output_dir's lock (`fit` of every fold)?
-        self.out, self.K, self.ids, self.pseudo, self.t0 = Path(cfg.output_dir), cfg.folds, fold_ids(cfg), cfg.use_pseudo_labels and cfg.pseudo_from == 'ensemble', time.time()
-        # (pseudo_from='fold': each fold runs the whole recipe, its pseudo-labels from its own model)
+        self.out, self.K, self.ids, self.pseudo, self.t0 = Path(cfg.output_dir), cfg.folds, fold_ids(cfg), cfg.use_pseudo_labels and cfg.pseudo_from == 'ensemble' and cfg.fewshot in ('auto', 'off'), time.time()
+        # (pseudo_from='fold', or a few-shot head: each fold runs the whole recipe, its pseudo-labels from its own model)
 
     def fold_dir(self, i:int)->Path: return self.out/f'fold_{i}'
     def fold_cfg(self, i:int, resume:bool)->RunConfig: return replace(self.cfg, fold=i, overwrite=self.cfg.overwrite and not resume)
@@ -481,6 +538,60 @@ def _assemble(self:KFold, t0:float=None)->dict:
           + _files(out, ('predictions', 'predictions.csv'), ('test probabilities', 'test_probs.csv'), ('out-of-fold predictions', 'oof.csv'), ('report', 'report.html')), flush=True)
     return s
 
+# %% ../nbs/05a_run.ipynb #c3b44e0b
+def labelled_files(cfg:RunConfig)->tuple:
+    "`(files, labels)` of the labelled images of a checked `cfg`: its class folders, or its train CSV."
+    if cfg.train_csv is not None: return csv_items(cfg.train_csv, cfg.image_dir, cfg.id_col, cfg.label_col)
+    return class_folder_items(cfg.train_dir)
+
+def _start_model(cfg:RunConfig, vocab):
+    "The classifier a fine-tuning run of `cfg` would start from, to ask about the data: a saved model's, or CLIP's zero-shot head (None where the model has no text tower)."
+    if cfg.head == 'auto' and (Path(str(cfg.model_name))/'labels.json').exists(): return match_vocab(load_clip_model(cfg.model_name), vocab, cfg.model_name)
+    try: return zeroshot_head(clip_classifier(cfg.model_name, len(vocab), img_size=cfg.img_size), cfg.model_name, vocab)
+    except UserError: return None
+
+# %% ../nbs/05a_run.ipynb #0b5a003b
+_VIEW_FLAG = {'flip': ('flip', False, '--flip', 'flips', 'flipped'), 'crop': ('crop', 1., '--crop 0.5', 'random crops', 'cropped to their centre')}
+
+def check_augment(cfg:RunConfig,     # the resolved configuration
+                  given:RunConfig,   # the settings as given: only the flips and crops left unset are checked
+                  say:bool=True,     # print a line for each augmentation turned off
+                  n_max:int=500      # labelled images to check on (a random sample of them where there are more)
+                 )->RunConfig:
+    "`cfg` with the flips and crops the user left unset turned off where they change the class for the model the run starts from."
+    views = [v for v in ('flip', 'crop') if getattr(given, v) is None and getattr(cfg, v) != _VIEW_FLAG[v][1]]
+    if not views or cfg.demo: return cfg
+    files, labels = labelled_files(cfg)
+    vocab = sorted(set(labels.values()))
+    if len(files) > n_max: files = L(files)[sorted(np.random.default_rng(cfg.seed).choice(len(files), n_max, replace=False).tolist())]
+    model = _start_model(cfg, vocab)
+    if model is None: return cfg
+    model = model.to(best_device())
+    cache = ImageCache(cfg.img_size)
+    files = cache.add(files)
+    y = torch.tensor([vocab.index(labels[Path(f)]) for f in files])
+    for v in views:
+        r = view_check(model, cache, files, y, v, store=False)
+        if not r['hurts']: continue
+        k, off, flag, what, how = _VIEW_FLAG[v]
+        cfg = replace(cfg, **{k: off})
+        if say: print(f"{what} off: the model the run starts from gets {r['accuracy']:.2f} of {r['n']} labelled images right, {r['view_accuracy']:.2f} when they are {how}, "
+                      f"so they change the class here; pass {flag} to keep them", flush=True)
+    return cfg
+
+# %% ../nbs/05a_run.ipynb #89959084
+def choose_settings(cfg:RunConfig,   # the resolved, checked configuration
+                    given:RunConfig, # the settings as given
+                    say:bool=True    # print each choice in one line
+                   )->RunConfig:
+    "`cfg` with what the data decides: the few-shot head or fine-tuning (`fewshot_choice`), and for fine-tuning the flips and crops (`check_augment`)."
+    files, labels = labelled_files(cfg)
+    counts = pd.Series(list(labels.values())).value_counts()
+    method, line = fewshot_choice(given, int(counts.min()))
+    if line is not None and say: print(line, flush=True)
+    cfg = replace(cfg, fewshot=method or 'off')
+    return check_augment(cfg, given, say) if method is None else cfg
+
 # %% ../nbs/05a_run.ipynb #301df4dd
 def train_run(cfg:RunConfig,      # the run's settings
               resume:bool=False,  # continue the run in `cfg.output_dir` from its last checkpoint (with the settings of its run.json)
@@ -488,13 +599,14 @@ def train_run(cfg:RunConfig,      # the run's settings
               command:str=None    # the command line that started the run, for run.json
              )->dict|None:
     "Train the run `cfg` describes, the folds of a k-fold run included: rank 0's summary."
-    t0, unset = time.time(), [k for k in ('lr', 'head_init') if getattr(cfg, k) is None]
+    t0, given, unset = time.time(), cfg, [k for k in ('lr', 'head_init') if getattr(cfg, k) is None]
     cfg, done = prepare_run(cfg, resume)
     if done is not None: return done
-    if 'lr' in unset and not (resume or quiet or rank_distrib()):  # say what was chosen for the user
+    n, say = check_data(cfg), not (resume or quiet or rank_distrib())
+    if not resume: cfg = choose_settings(cfg, given, say)
+    if 'lr' in unset and say and cfg.fewshot == 'off':  # say what was chosen for the user
         print(f"{' and '.join(f'{k} {getattr(cfg, k)}' for k in unset)}: the settings for {cfg.model_name}" + ('' if cfg.model_name in MODEL_DEFAULTS else " (the competition's recipe)")
               + f"; pass {' or '.join('--' + k for k in unset)} to change {'them' if len(unset) > 1 else 'it'}", flush=True)
-    n = check_data(cfg)
     world = join_process_group()
     if cfg.folds is not None: return KFold(cfg, world, resume, quiet, command, n).fit()
     s = fit_one(cfg, cfg.output_dir, world, t0, resume, quiet, n_images=n, command=command)

@@ -36,7 +36,7 @@ def check_keep(keep:str)->str:
     return keep
 
 # %% ../../nbs/04c_callback.tracker.ipynb #6ab355e1
-_START_NAMES = {'zeroshot': 'zero-shot head', 'saved': 'saved model'}  # `learn.start`, as `why` says it
+_START_NAMES = {'zeroshot': 'zero-shot head', 'saved': 'saved model', 'fewshot': 'few-shot head on frozen features'}  # `learn.start`, as `why` says it
 _NOT_BEATEN = '; no epoch beat it'
 
 class SaveBestModel(TrackerCallback):
