@@ -580,6 +580,13 @@ def check_augment(cfg:RunConfig,     # the resolved configuration
     return cfg
 
 # %% ../nbs/05a_run.ipynb #89959084
+def _has_text(name)->bool:
+    "Can `name` give a zero-shot head (a full CLIP or SigLIP checkpoint)?"
+    from clip_nbdev.zeroshot import FULL_MODELS
+    from clip_nbdev.model import resolve_model
+    try: return resolve_model(name).config.model_type in FULL_MODELS
+    except (UserError, OSError): return False
+
 def choose_settings(cfg:RunConfig,   # the resolved, checked configuration
                     given:RunConfig, # the settings as given
                     say:bool=True    # print each choice in one line
@@ -588,6 +595,9 @@ def choose_settings(cfg:RunConfig,   # the resolved, checked configuration
     files, labels = labelled_files(cfg)
     counts = pd.Series(list(labels.values())).value_counts()
     method, line = fewshot_choice(given, int(counts.min()))
+    if method in ('zeroshot', 'zeroshot_probe') and not _has_text(cfg.model_name):
+        if given.fewshot != 'auto': raise UserError(f"--fewshot {method} starts from CLIP's zero-shot head, which needs a full CLIP or SigLIP checkpoint; '{cfg.model_name}' has no text tower: pass --fewshot linear")
+        method, line = 'linear', line.replace('fewshot zeroshot_probe', 'fewshot linear').replace('a linear probe that starts as the zero-shot head', f"a logistic regression ({cfg.model_name} has no text tower for a zero-shot head)")
     if line is not None and say: print(line, flush=True)
     cfg = replace(cfg, fewshot=method or 'off')
     return check_augment(cfg, given, say) if method is None else cfg
