@@ -595,7 +595,7 @@ def choose_settings(cfg:RunConfig,   # the resolved, checked configuration
     files, labels = labelled_files(cfg)
     counts = pd.Series(list(labels.values())).value_counts()
     method, line = fewshot_choice(given, int(counts.min()))
-    if method in ('zeroshot', 'zeroshot_probe') and not _has_text(cfg.model_name):
+    if method in ('zeroshot', 'zeroshot_probe') and given.head_init is None and not _has_text(cfg.model_name):  # (head_init='zeroshot' given: its own error)
         if given.fewshot != 'auto': raise UserError(f"--fewshot {method} starts from CLIP's zero-shot head, which needs a full CLIP or SigLIP checkpoint; '{cfg.model_name}' has no text tower: pass --fewshot linear")
         method, line = 'linear', line.replace('fewshot zeroshot_probe', 'fewshot linear').replace('a linear probe that starts as the zero-shot head', f"a logistic regression ({cfg.model_name} has no text tower for a zero-shot head)")
     if line is not None and say: print(line, flush=True)
