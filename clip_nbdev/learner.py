@@ -74,6 +74,7 @@ class CLIPLearner(Learner):
         self.pseudo_label = None   # the `PseudoLabelCallback` of the last pseudo-label round (its `items` and `targets`)
         self.ssl_rows = []         # one row per semi-supervised epoch: share of unlabelled images above threshold, their accuracy where known, the thresholds
         self.wise_alpha = None     # the alpha `wise_ft_search` chose
+        self.cv_preds = None       # (probs, targets, items) of the labels predicted out of fold, where the start was scored by cross-validation (a few-shot head): what the report describes
         self.start = start         # what the model is until it trains: 'zeroshot', 'saved' or 'fewshot' (a classifier already: `fit_recipe` validates it as a candidate), None (a random head, or trained since)
     def _do_epoch_train(self):
         if not any(isinstance(o, LRFinder) for o in self.cbs): self.start = None  # the weights change (fastai's lr_find puts them back)

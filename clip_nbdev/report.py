@@ -257,11 +257,17 @@ def _header(summary:dict, run:dict, log, learn, spans)->str:
     if vocab is not None: rows.append(('classes', f"{len(vocab)}: " + ', '.join(map(str, vocab[:50])) + (f' ... and {len(vocab) - 50} more' if len(vocab) > 50 else '')))
     n_tr, n_va = s.get('n_train', len(learn.dls.train_ds) if learn is not None else None), s.get('n_valid', len(learn.dls.valid_ds) if learn is not None else None)
     if n_tr is not None: rows.append(('images', f'{n_tr} training, {n_va} validation'))
-    if spans: rows.append(('stages', ', '.join(f'{n} ({b - a + 1} epoch{"s" * (b > a)})' for n, a, b in spans if b > 0)))
-    if _starts(log): rows.append(('start', 'validated before training (epoch 0 of log.csv): ' + ', '.join(f'{c} {float(log[c].iloc[0]):.4f}' for c in log.columns if c not in ('epoch', 'train_loss', 'time', 'stage') and pd.notna(pd.to_numeric(log[c].iloc[0], errors='coerce')))
+    if spans and not s.get('fewshot'): rows.append(('stages', ', '.join(f'{n} ({b - a + 1} epoch{"s" * (b > a)})' for n, a, b in spans if b > 0)))
+    if s.get('fewshot'):  # a head on frozen features: no epochs; its start row is its score
+        cvd = s.get('n_valid') == 0
+        rows.append(('few-shot head', f"{s['fewshot']} on the frozen features of {'every labelled image' if cvd else 'the training images'} (no fine-tuning)"
+                     + (f"; cross-validated on the {n_tr} labels: " if cvd else '; on the validation images: ')
+                     + ', '.join(f'{c} {float(log[c].iloc[0]):.4f}' for c in log.columns if c not in ('epoch', 'train_loss', 'time', 'stage') and pd.notna(pd.to_numeric(log[c].iloc[0], errors='coerce')))))
+    elif _starts(log): rows.append(('start', 'validated before training (epoch 0 of log.csv): ' + ', '.join(f'{c} {float(log[c].iloc[0]):.4f}' for c in log.columns if c not in ('epoch', 'train_loss', 'time', 'stage') and pd.notna(pd.to_numeric(log[c].iloc[0], errors='coerce')))
                                  + ('; kept: no epoch beat it' if s.get('best_stage') == 'start' else '')))
-    if s.get('metric', 'accuracy') != 'accuracy' and s.get('best_score') is not None: rows.append((f"best validation {s['metric']}", f"{s['best_score']:.4f}"))
-    if s.get('best_accuracy') is not None: rows.append(('best validation accuracy', f"{s['best_accuracy']:.4f}" + (f" (stage {s.get('best_stage')}, epoch {s.get('best_epoch')})" if s.get('best_stage') else '')))
+    if s.get('metric', 'accuracy') != 'accuracy' and s.get('best_score') is not None and not s.get('fewshot'): rows.append((f"best validation {s['metric']}", f"{s['best_score']:.4f}"))
+    if s.get('fewshot'): pass  # (said above)
+    elif s.get('best_accuracy') is not None: rows.append(('best validation accuracy', f"{s['best_accuracy']:.4f}" + (f" (stage {s.get('best_stage')}, epoch {s.get('best_epoch')})" if s.get('best_stage') else '')))
     elif log is not None and 'accuracy' in log:
         i = log['accuracy'].idxmax()
         rows.append(('best validation accuracy', f"{log['accuracy'][i]:.4f} (stage {log['stage'][i] if 'stage' in log else 'train'}, epoch {log['epoch'][i]}; from log.csv)"))
@@ -329,24 +335,26 @@ def _valid_sections(learn, fig, n_mistakes:int, max_classes:int)->list:
     if learn is None:
         msg = _missing('No learner given: pass learn= (with the best model loaded) for this section.')
         return [('confusion', 'Confusion matrix', msg), ('classes', 'Per-class accuracy', msg), ('mistakes', 'Most confident mistakes', msg)]
-    probs, targs, items = _valid_preds(learn)
+    cv = learn.cv_preds is not None  # a head scored by cross-validation on all the labels: its out-of-fold predictions
+    probs, targs, items = learn.cv_preds if cv else _valid_preds(learn)
+    what, What = ('cross-validated', 'Cross-validated') if cv else ('validation', 'Validation')
     vocab = list(map(str, learn.dls.vocab))
     cm = _cm(targs.numpy(), probs.argmax(1).numpy(), len(vocab))
     acc = class_accuracy(cm, vocab)
-    secs = [('confusion', 'Confusion matrix', f'<p>{len(targs)} validation images, accuracy {np.trace(cm) / max(cm.sum(), 1):.4f}; rows are the true classes, the colour the share of each row.</p>'
-             + fig('confusion', _plot_confusion(cm, vocab, max_classes), 'Validation confusion matrix'))]
+    secs = [('confusion', 'Confusion matrix', f'<p>{len(targs)} {what} images, accuracy {np.trace(cm) / max(cm.sum(), 1):.4f}; rows are the true classes, the colour the share of each row.</p>'
+             + fig('confusion', _plot_confusion(cm, vocab, max_classes), f'{What} confusion matrix'))]
     tab = _table(acc)
-    secs.append(('classes', 'Per-class accuracy', fig('class_accuracy', _plot_class_accuracy(acc, max_classes), 'Validation accuracy of each class, lowest on top')
+    secs.append(('classes', 'Per-class accuracy', fig('class_accuracy', _plot_class_accuracy(acc, max_classes), f'{What} accuracy of each class, lowest on top')
                  + (f'<details{" open" if len(acc) <= max_classes else ""}><summary>every class</summary>{tab}</details>')))
     idx = confident_mistakes(probs, targs, n_mistakes)
     if len(idx):
         conf, pred = probs.max(1)
         imgs = [_thumb(learn.dls, items[i]) for i in idx.tolist()]
         titles = [f'{vocab[pred[i]][:12]} {conf[i]:.2f}\ntrue: {vocab[targs[i]][:12]}' for i in idx.tolist()]
-        body = (fig('mistakes', _plot_mistakes(imgs, titles), 'Most confident validation mistakes: predicted class and confidence, then the true class')
+        body = (fig('mistakes', _plot_mistakes(imgs, titles), f'Most confident {what} mistakes: predicted class and confidence, then the true class')
                 + '<details><summary>their files</summary>' + _table(pd.DataFrame(dict(file=[str(items[i]) for i in idx.tolist()], predicted=[vocab[pred[i]] for i in idx.tolist()],
                                                                                      confidence=conf[idx].numpy(), true=[vocab[targs[i]] for i in idx.tolist()]))) + '</details>')
-    else: body = '<p>No validation mistakes.</p>'
+    else: body = f'<p>No {what} mistakes.</p>'
     return secs + [('mistakes', 'Most confident mistakes', body)]
 
 # %% ../nbs/08_report.ipynb #15a48c2e
