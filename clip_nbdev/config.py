@@ -9,16 +9,16 @@ from __future__ import annotations
 import csv, json, os
 from dataclasses import dataclass, fields, asdict, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_type_hints, get_args, get_origin
 from fastcore.basics import ifnone, patch
 from .core import *
 
 # %% auto #0
 __all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'FEWSHOT_BELOW',
-           'TRAINING_FLAGS', 'METRICS', 'RESUME_FREE', 'lr_value', 'DataOpts', 'ModelOpts', 'ScheduleOpts',
-           'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'RunConfig', 'size2', 'csv_columns', 'demo_dir',
-           'fewshot_choice', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids', 'resume_config', 'config_text',
-           'read_config', 'prepare_run']
+           'TRAINING_FLAGS', 'METRICS', 'MAX_IMG_SIZE', 'RESUME_FREE', 'lr_value', 'DataOpts', 'ModelOpts',
+           'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'check_type', 'RunConfig', 'size2',
+           'csv_columns', 'demo_dir', 'fewshot_choice', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids',
+           'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -124,10 +124,54 @@ class PerfOpts:
     precision:str='auto'        # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
     grad_checkpointing:bool=False # gradient checkpointing of the vision tower: far less activation memory, for a second forward pass of the tower in each backward
 
+# %% ../nbs/00b_config.ipynb #e723e438
+_HINTS = {}
+def _field_type(name:str)->tuple:
+    "`(type, extras)` of the `RunConfig` field `name`: its base type, and the dict of its `Annotated` metadata (choices, nargs, a parser)."
+    if not _HINTS: _HINTS.update(get_type_hints(RunConfig, include_extras=True))
+    t = _HINTS[name]
+    t, *meta = get_args(t) if get_origin(t) is Annotated else (t,)
+    return t, next((m for m in meta if isinstance(m, dict)), {})
+
+def _whole(v)->bool: return not isinstance(v, bool) and (isinstance(v, int) or type(v).__name__.startswith(('int', 'uint')) or isinstance(v, float) and v.is_integer())
+
+def check_type(name:str,           # the setting (a field of `RunConfig`)
+               v,                  # its value
+               default=None,       # its default (None may stand for it only where the default is None)
+               where:str='RunConfig' # where the value comes from, for the message (a run file's name)
+              ):
+    "`v` as the declared type of setting `name`, or a one-line `UserError` naming where it comes from, the setting and what it takes."
+    t, extra = _field_type(name)
+    def bad(want): raise UserError(f"{where}: {name} must be {want}, got {v!r}")
+    if v is None:
+        if default is None: return v
+        bad(f"given (its default is {default!r})")
+    if extra.get('choices') is not None and v not in extra['choices']: bad('one of ' + ', '.join(extra['choices']))
+    if extra.get('nargs') == 2:  # the image size
+        if _whole(v): v = (v, v)
+        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(_whole(o) and o > 0 for o in v): bad('one or two positive whole numbers (height width)')
+        return tuple(int(o) for o in v)
+    if t is bool:
+        if not isinstance(v, bool): bad('true or false')
+    elif t is int:
+        if not _whole(v): bad('a whole number')
+        return int(v)
+    elif t is float:
+        if 'type' in extra and isinstance(v, str) and v.strip().lower() == 'find': return 'find'
+        if isinstance(v, str):
+            try: return float(v)  # YAML 1.1 reads 1e-3 as text
+            except ValueError: pass
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and not type(v).__name__.startswith('float'): bad('a number' + (" or 'find'" if 'type' in extra else ''))
+        return float(v)
+    elif t is str and not isinstance(v, (str, os.PathLike)): bad('text (a name or a path)')
+    return v
+
 # %% ../nbs/00b_config.ipynb #ad87bd63
 @dataclass
 class RunConfig(PerfOpts, OutputOpts, KFoldOpts, PseudoOpts, ScheduleOpts, ModelOpts, DataOpts):
     "Every setting of a training run: what the flags of `clip-nbdev-train` amount to."
+    def __post_init__(self):
+        for f in fields(self): setattr(self, f.name, check_type(f.name, getattr(self, f.name), f.default, 'RunConfig'))
     def record(self)->dict:
         "The settings as plain JSON values (lists for tuples, strings for paths): what `run.json` stores as `args`."
         return json.loads(json.dumps(asdict(self), default=str))
@@ -285,6 +329,8 @@ def check_flags(self:RunConfig):
     if c.pseudo_from != 'ensemble' and not (c.folds and c.use_pseudo_labels): raise UserError("--pseudo_from chooses where a k-fold run's pseudo-labels come from: add --folds and --use_pseudo_labels, or drop it")
 
 # %% ../nbs/00b_config.ipynb #338df552
+MAX_IMG_SIZE = 4096  # the largest image side a run takes (a 100,000 px side asked for a 2.6 TiB tensor)
+
 @patch
 def check_values(self:RunConfig):
     "The range of each number (a resolved configuration)."
@@ -300,6 +346,13 @@ def check_values(self:RunConfig):
         if not 0 < getattr(c, k) <= 1: raise UserError(f"--{k} must be in (0, 1], got {getattr(c, k)}")
     if c.ssl_lambda < 0: raise UserError(f"--ssl_lambda must be at least 0, got {c.ssl_lambda}")
     if c.wise_alpha is not None and not 0 <= c.wise_alpha <= 1: raise UserError(f"--wise_alpha must be between 0 and 1, got {c.wise_alpha}")
+    for k, lo, hi, what in (('warmup_pct', 0, 1, '[0, 1)'), ('label_smoothing', 0, 1, '[0, 1)'), ('valid_pct', 1e-9, 1, '(0, 1)')):
+        if not lo <= getattr(c, k) < hi: raise UserError(f"--{k} must be in {what}, got {getattr(c, k)}")
+    if not 0 <= c.ra_magnitude <= 30: raise UserError(f"--ra_magnitude must be between 0 and 30 (RandAugment's scale), got {c.ra_magnitude}")
+    if c.ra_ops < 0: raise UserError(f"--ra_ops must be at least 0, got {c.ra_ops}")
+    if c.ema is not None and not 0 < c.ema < 1: raise UserError(f"--ema must be in (0, 1), e.g. 0.9998, got {c.ema}")
+    if c.llrd is not None and not 0 < c.llrd <= 1: raise UserError(f"--llrd must be in (0, 1], e.g. 0.65, got {c.llrd}")
+    if max(c.img_size) > MAX_IMG_SIZE: raise UserError(f"--img_size {' '.join(map(str, c.img_size))} is over {MAX_IMG_SIZE} px: CLIP was trained at 224-448 px (the recipe uses 64); pass a smaller size")
     check_metric(c.metric, '--metric')
 
 # %% ../nbs/00b_config.ipynb #31ea4601
@@ -355,10 +408,20 @@ def config_text(cfg:RunConfig, fmt:str='toml')->str:
     return ''.join(f'{k} = {_toml_value(v)}\n' for k,v in d.items())
 
 # %% ../nbs/00b_config.ipynb #f7f170a7
+def _no_aliases():
+    "A PyYAML safe loader that refuses aliases (`*name`): a few hundred bytes of nested aliases expand to gigabytes."
+    import yaml
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent): raise yaml.YAMLError(f"an alias (*{self.peek_event().anchor}) is not read in a run file: write the value out")
+            return super().compose_node(parent, index)
+    return NoAliases
+
 def read_config(fname)->dict:
     "The settings in the run file `fname` (`.toml`, `.yaml`/`.yml` or `.json`), their names checked."
     f = Path(fname)
     if not f.is_file(): raise UserError(f"--config '{f}' does not exist: pass a .toml, .yaml or .json run file (--print_config writes one)")
+    if f.stat().st_size > 1 << 20: raise UserError(f"--config '{f}' is {f.stat().st_size >> 20} MiB: a run file is a few lines of settings (at most 1 MiB)")
     ext = f.suffix.lower()
     try:
         if ext == '.toml':
@@ -367,7 +430,7 @@ def read_config(fname)->dict:
             d = tomllib.loads(f.read_text())
         elif ext in ('.yaml', '.yml'):
             import yaml
-            d = yaml.safe_load(f.read_text()) or {}
+            d = yaml.load(f.read_text(), Loader=_no_aliases()) or {}
         elif ext == '.json': d = json.loads(f.read_text())
         else: raise UserError(f"--config '{f}': a run file ends in .toml, .yaml, .yml or .json")
     except UserError: raise
@@ -375,7 +438,8 @@ def read_config(fname)->dict:
     if not isinstance(d, dict): raise UserError(f"--config '{f}' must hold settings as name = value pairs")
     bad = sorted(set(d) - {o.name for o in fields(RunConfig)})
     if bad: raise UserError(f"--config '{f}' has unknown settings: {', '.join(bad)} (the settings are the flags of clip-nbdev-train --help, without the --)")
-    return d
+    default = {o.name: o.default for o in fields(RunConfig)}
+    return {k: check_type(k, v, default[k], f"--config '{f}'") for k,v in d.items()}
 
 # %% ../nbs/00b_config.ipynb #67b69615
 def _rank0()->bool: return int(os.environ.get('RANK', 0)) == 0  # fastai's rank_distrib, without importing torch
