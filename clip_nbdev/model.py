@@ -23,12 +23,12 @@ from .core import *
 from .core import _umask
 
 # %% auto #0
-__all__ = ['BUILTIN_MODELS', 'BACKBONES', 'MODEL_FILES', 'FAMILY_STATS', 'tiny_clip_config', 'tiny_siglip_config',
-           'tiny_clip_tokenizer', 'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings', 'from_hub',
-           'vision_class', 'model_family', 'ModelSpec', 'resolve_model', 'checkpoint_config', 'check_model_files',
-           'load_clip_vision', 'preprocessor_config', 'model_stats', 'default_img_size', 'resample_pos_embed',
-           'clip_pooled', 'CLIPClassifier', 'clip_classifier', 'clip_splitter', 'save_clip_model', 'load_clip_model',
-           'set_grad_checkpointing', 'grad_checkpointing_on']
+__all__ = ['BUILTIN_MODELS', 'BACKBONES', 'CONFIG_LIMITS', 'MODEL_FILES', 'FAMILY_STATS', 'tiny_clip_config',
+           'tiny_siglip_config', 'tiny_clip_tokenizer', 'tiny_siglip_tokenizer', 'builtin_model', 'vision_embeddings',
+           'from_hub', 'vision_class', 'model_family', 'ModelSpec', 'check_config_size', 'resolve_model',
+           'checkpoint_config', 'check_model_files', 'load_clip_vision', 'preprocessor_config', 'model_stats',
+           'default_img_size', 'resample_pos_embed', 'clip_pooled', 'CLIPClassifier', 'clip_classifier',
+           'clip_splitter', 'save_clip_model', 'load_clip_model', 'set_grad_checkpointing', 'grad_checkpointing_on']
 
 # %% ../nbs/02_model.ipynb #73898f1f
 def tiny_clip_config(hidden:int=64,      # width of both towers
@@ -174,6 +174,19 @@ class ModelSpec:
         if self.path is not None: return cls.from_pretrained(self.path, **kwargs)
         return from_hub(lambda **kw: cls.from_pretrained(self.name, **kwargs, **kw), self.name)
 
+# %% ../nbs/02_model.ipynb #be8d260d
+CONFIG_LIMITS = dict(num_hidden_layers=256, hidden_size=16384, intermediate_size=65536, num_attention_heads=512, image_size=4096, max_position_embeddings=65536, vocab_size=1 << 20)  # far beyond any CLIP (ViT-bigG: 48 layers, 1664 wide)
+
+def check_config_size(cfg, # a `PretrainedConfig` (CLIP's, SigLIP's, or a vision tower's)
+                      name # the model, for the message
+                     ):
+    "A one-line `UserError` where a config asks for a model larger than any CLIP (a crafted `config.json` would be built until memory runs out)."
+    for part in (cfg, getattr(cfg, 'vision_config', None), getattr(cfg, 'text_config', None)):
+        for k, most in CONFIG_LIMITS.items():
+            v = getattr(part, k, None) if part is not None else None
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > most:
+                raise UserError(f"model '{name}': its config.json asks for {k} = {v}, over {most}, larger than any CLIP: pass a real checkpoint")
+
 # %% ../nbs/02_model.ipynb #95fd4da1
 _SPECS = {}  # (name, the signature of its folder's files) -> ModelSpec
 
@@ -195,6 +208,7 @@ def resolve_model(name # hub id, local `save_pretrained` folder, 'tiny', 'tiny-p
         if name == 'tiny': cfg = tiny_clip_config().vision_config
         elif p is not None: cfg = AutoConfig.from_pretrained(p)
         else: cfg = from_hub(lambda **kw: AutoConfig.from_pretrained(name, **kw), name)
+        check_config_size(cfg, name)
         _SPECS[key] = ModelSpec(name, p, cfg)
     return _SPECS[key]
 
