@@ -18,7 +18,7 @@ __all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', '
            'TRAINING_FLAGS', 'METRICS', 'MAX_IMG_SIZE', 'RESUME_FREE', 'lr_value', 'DataOpts', 'ModelOpts',
            'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'check_type', 'RunConfig', 'size2',
            'csv_columns', 'demo_dir', 'fewshot_choice', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids',
-           'resume_config', 'config_text', 'read_config', 'prepare_run']
+           'classes_of', 'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -367,6 +367,7 @@ def check_files(self:RunConfig, resume:bool=False):
         raise UserError(f"output_dir '{held[0]}' already holds a model (best_model/): pass --overwrite to replace it, --resume to continue its run, or another --output_dir")
     if c.train_csv is not None: csv_columns(c.train_csv, c.id_col, c.label_col)
     if c.sample_submission is not None and not Path(c.sample_submission).is_file(): raise UserError(f"--sample_submission '{c.sample_submission}' does not exist: pass the competition's sample_submission.csv")
+    c.check_before_training(resume)
 
 @patch
 def check(self:RunConfig, resume:bool=False)->RunConfig:
@@ -374,6 +375,40 @@ def check(self:RunConfig, resume:bool=False)->RunConfig:
     c = self.resolved()
     c.check_flags(); c.check_values(); c.check_files(resume)
     return c
+
+# %% ../nbs/00b_config.ipynb #10bbdb10
+def _header(f)->list:
+    with open(f, newline='', encoding='utf-8-sig') as o: return [str(c).strip() for c in next(csv.reader(o), [])]
+
+def classes_of(cfg:RunConfig)->list:
+    "The class names of a resolved `cfg`, without opening an image: its class folders, or its train CSV's labels."
+    if cfg.train_csv is None:
+        d = Path(cfg.train_dir)
+        return sorted(o.name for o in d.iterdir() if o.is_dir() and not o.name.startswith('.')) if d.is_dir() else []
+    _, lcol = csv_columns(cfg.train_csv, cfg.id_col, cfg.label_col)
+    with open(cfg.train_csv, newline='', encoding='utf-8-sig') as o:
+        return sorted({str(r.get(lcol) or '').strip() for r in csv.DictReader(o, skipinitialspace=True)} - {''})
+
+# %% ../nbs/00b_config.ipynb #132ea7cb
+@patch
+def check_before_training(self:RunConfig, resume:bool=False):
+    "The checks of a resolved `cfg` that need the file system but no image: the classes, the sample's columns, the output folder's kind and access."
+    c, out = self, Path(self.output_dir)
+    vocab = classes_of(c)
+    where = f"train_csv '{c.train_csv}'" if c.train_csv is not None else f"train_dir '{c.train_dir}'"
+    if len(vocab) == 1: raise UserError(f"{where} has one class ({vocab[0]}): a classifier needs at least two")
+    if c.probs and c.sample_submission is not None and vocab:
+        want = _header(c.sample_submission)[1:]
+        if sorted(want) != vocab: raise UserError(f"--probs writes a probability column per class in --sample_submission's order, but the columns of '{c.sample_submission}' after its id "
+                                                   f"({', '.join(want[:5])}{', ...' if len(want) > 5 else ''}) are not the classes ({', '.join(vocab[:5])}{', ...' if len(vocab) > 5 else ''}): drop --probs, or pass the sample of a submission of probabilities")
+    rec = out/'run.json'
+    if rec.is_file() and not c.overwrite and not resume:
+        try: folds = json.loads(rec.read_text()).get('args', {}).get('folds')
+        except (OSError, ValueError, AttributeError): folds = None
+        if (folds is None) != (c.folds is None): raise UserError(f"output_dir '{out}' holds {'a k-fold run (--folds ' + str(folds) + ')' if folds else 'a run without folds'}: "
+                                                                 f"pass {'--folds ' + str(folds) if folds else 'no --folds'} to continue it with --resume, --overwrite to replace it, or another --output_dir")
+    probe = next((d for d in (out, *out.parents) if d.exists()), None)
+    if probe is not None and not os.access(probe, os.W_OK | os.X_OK): raise UserError(f"--output_dir '{out}' cannot be written ('{probe}' is not writable): pass a folder you can write to")
 
 # %% ../nbs/00b_config.ipynb #bcaf0e85
 RESUME_FREE = ('output_dir', 'num_workers', 'cache_dir', 'overwrite', 'fold')  # settings a resumed run may change
