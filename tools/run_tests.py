@@ -44,7 +44,7 @@ def check_docs():
     return r.returncode == 0, out[-1] if r.returncode == 0 else '\n'.join(out[-40:])
 
 BENCH_SMOKE = [['bench/gpu.py', '--smoke'], ['bench/gpu_cudagraph.py', '--smoke'], ['bench/large_folder.py', '--sizes', '500', '1000', '--smoke'],
-               ['bench/ssl_digits.py', '--smoke'], ['bench/kfold_digits.py', '--smoke'], ['bench/peers.py', '--smoke']]
+               ['bench/ssl_digits.py', '--smoke'], ['bench/kfold_digits.py', '--smoke'], ['bench/peers.py', '--smoke'], ['bench/fewshot.py', '--smoke']]
 
 def check_bench(args):
     "A benchmark in its --smoke mode: the scripts that measure speed and memory still run (their figures are not checked)."
