@@ -42,7 +42,6 @@ class FeatureCache:
     def save(self, key:str):
         "Write the features of `key` to `path` (nothing without a path)."
         if self.path is None or not self.feats.get(key): return
-        from safetensors.torch import save_file
         self.path.mkdir(parents=True, exist_ok=True)
         sigs = list(self.feats[key])
         with atomic_write(self._file(key), 'wb') as o: o.write(_st_bytes(torch.stack([self.feats[key][s] for s in sigs]), sigs))
