@@ -43,6 +43,70 @@ def check_docs():
     out = (r.stdout + r.stderr).strip().splitlines()
     return r.returncode == 0, out[-1] if r.returncode == 0 else '\n'.join(out[-40:])
 
+# Every visible example shows its output (DESIGN.md): a visible code cell that displays something must carry the
+# output that running the notebook produced (tools/save_outputs.py). Cells the docs do not show, or that nbdev-test
+# does not run, are not required to.
+OUTPUTS_PENDING = ('05a_run.ipynb', '06_cli.ipynb')  # skipped for now: their outputs are saved by the developer editing them
+NOT_SHOWN = ('hide', 'export', 'exporti', 'exports', 'default_exp', 'slow', 'cuda', 'notest')  # hidden, or not run by nbdev-test
+NOT_SHOWN_IF_FALSE = ('eval', 'include', 'output')  # `#| eval: false` ...
+TEST_CALLS = ('test_eq', 'test_fail', 'test_close', 'test_ne', 'test_is', 'test_warns', 'test_stdout')
+
+def shown(src):
+    "Does the docs page show this cell's code and output, and does nbdev-test run it? (from its `#|` directives)"
+    import re
+    for l in src.splitlines():
+        m = re.match(r'#\|\s*([\w-]+)\s*(?::\s*(\w+))?', l)  # `#| hide`, `#|hide`, `#| eval: false`, `#| export module`
+        if m and (m[1] in NOT_SHOWN or (m[1] in NOT_SHOWN_IF_FALSE and (m[2] or '').lower() == 'false')): return False
+    return True
+
+def _top_calls(stmts):
+    "The calls a cell makes when it runs: everything but the bodies of the functions and classes it defines."
+    import ast
+    todo = list(stmts)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)): continue
+        if isinstance(n, ast.Call): yield n
+        todo.extend(ast.iter_child_nodes(n))
+
+def displays(src):
+    "Does running this code cell display something? Its last statement an expression (not a test call, not ended by `;`), or a print, plot or show."
+    import ast
+    lines = [l for l in src.splitlines() if l.strip() and not l.startswith('#|')]
+    if not lines: return False
+    try: tree = ast.parse('\n'.join(lines))
+    except SyntaxError: return True  # magics and the like: assume they show something
+    if not tree.body: return False
+    last = tree.body[-1]
+    if isinstance(last, ast.Expr) and not lines[-1].rstrip().endswith(';'):
+        v = last.value
+        f = v.func if isinstance(v, ast.Call) else None
+        if not (f is not None and getattr(f, 'id', getattr(f, 'attr', None)) in TEST_CALLS): return True
+    for call in _top_calls(tree.body):
+        name = getattr(call.func, 'id', getattr(call.func, 'attr', '')) or ''
+        if name in ('print', 'display', 'imshow') or name.startswith(('show', 'plot')): return True
+    return False
+
+def missing_outputs(nb_path):
+    "(cell number, first line) of each visible code cell of `nb_path` that displays something and has no saved output."
+    import json
+    out = []
+    for i, c in enumerate(json.loads(Path(nb_path).read_text())['cells']):
+        if c['cell_type'] != 'code': continue
+        src = ''.join(c['source'])
+        if not shown(src) or not displays(src) or c.get('outputs'): continue
+        out.append((i, next((l for l in src.splitlines() if l.strip() and not l.startswith('#|')), '')))
+    return out
+
+def check_outputs():
+    "Every visible code cell that displays something carries its saved output (DESIGN.md: outputs are produced, never typed)."
+    nbs = sorted(p for p in [*(root/'nbs').glob('*.ipynb'), *(root/'nbs'/'tutorials').glob('*.ipynb')] if not p.name.startswith(('_', '.')))
+    nbs = [nb for nb in nbs if nb.name not in OUTPUTS_PENDING]
+    bad = [(nb, i, line) for nb in nbs for i, line in missing_outputs(nb)]
+    if bad: return False, f'{len(bad)} visible cells that display something have no saved output (run tools/save_outputs.py NOTEBOOK):\n' + \
+        '\n'.join(f'  {nb.relative_to(root)} cell {i}: {line}' for nb, i, line in bad)
+    return True, f'every visible cell that displays something has its saved output in {len(nbs)} notebooks (pending: {", ".join(OUTPUTS_PENDING)})'
+
 BENCH_SMOKE = [['bench/gpu.py', '--smoke'], ['bench/gpu_cudagraph.py', '--smoke'], ['bench/large_folder.py', '--sizes', '500', '1000', '--smoke'],
                ['bench/ssl_digits.py', '--smoke'], ['bench/kfold_digits.py', '--smoke'], ['bench/peers.py', '--smoke'], ['bench/fewshot.py', '--smoke']]
 
@@ -76,6 +140,9 @@ def main():
     passed, failed = passed + ok, failed + (not ok)
     ok, msg = check_docs()
     print(f"{'PASS' if ok else 'FAIL'} docs: {msg}", flush=True)
+    passed, failed = passed + ok, failed + (not ok)
+    ok, msg = check_outputs()
+    print(f"{'PASS' if ok else 'FAIL'} outputs: {msg}", flush=True)
     passed, failed = passed + ok, failed + (not ok)
     for args in BENCH_SMOKE:
         ok, msg = check_bench(args)
