@@ -158,6 +158,7 @@ def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='ou
             sample_submission:str=None, # a Kaggle sample_submission.csv: its column names, id form and row order are used
             precision:str='auto',      # auto (bf16/fp16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
             cache_dir:str=None,        # keep the decoded images memory-mapped in this folder, and reuse them on the next run
+            overwrite:store_true=False, # replace --output where it is a training run's own file (its predictions.csv)
             debug:store_true=False     # show full tracebacks
            ):
     "Predict a folder of images with a saved model (or the mean of several) and write a Kaggle-style CSV, as the competition's inference.py did; under `torchrun` each process predicts its share."
@@ -165,7 +166,7 @@ def predict(model_path:Annotated[str, "best_model folders", dict(nargs='+')]='ou
     if batch_size < 1: raise UserError(f"--batch_size must be at least 1, got {batch_size}")
     if img_size is not None: size2(img_size, '--img_size')
     from clip_nbdev.run import predict_run
-    return predict_run(model_path, test_dir, output, batch_size, img_size, tta, labels, probs, id_col, label_col, no_id_ext, sample_submission, precision, cache_dir)
+    return predict_run(model_path, test_dir, output, batch_size, img_size, tta, labels, probs, id_col, label_col, no_id_ext, sample_submission, precision, cache_dir, overwrite)
 
 def predict_main(argv=None): sys.exit(run_cli(predict, argv, prog='clip-nbdev-predict'))
 

@@ -31,10 +31,10 @@ from .distributed import rank0_then_others, join_process_group, leave_process_gr
 from .predict import predict_images  # (and learn.export_preds)
 
 # %% auto #0
-__all__ = ['OUTPUTS', 'check_data', 'run_completed', 'mark_completed', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls',
-           'config_learner', 'config_recipe', 'heldout_accuracy', 'find_lr', 'fit_config', 'fit_fewshot_config',
-           'oof_preds', 'oof_score', 'run_results', 'fit_one', 'KFold', 'labelled_files', 'check_augment',
-           'choose_settings', 'train_run', 'predict_run']
+__all__ = ['OUTPUTS', 'RUN_DIRS', 'ASIDE', 'check_data', 'run_completed', 'mark_completed', 'is_run', 'run_files', 'Aside',
+           'settle', 'start_record', 'ImagesSeen', 'config_cbs', 'config_dls', 'config_learner', 'config_recipe',
+           'heldout_accuracy', 'find_lr', 'fit_config', 'fit_fewshot_config', 'oof_preds', 'oof_score', 'run_results',
+           'fit_one', 'KFold', 'labelled_files', 'check_augment', 'choose_settings', 'train_run', 'predict_run']
 
 # %% ../nbs/05a_run.ipynb #93cbbbe5
 def check_data(cfg:RunConfig)->int:
@@ -76,27 +76,87 @@ def mark_completed(d):
     _write_json(Path(d)/'run.json', dict(json.loads((Path(d)/'run.json').read_text()), completed=time.strftime('%Y-%m-%d %H:%M:%S')))
 
 # %% ../nbs/05a_run.ipynb #7b0e8867
-def _clear(d:Path):
-    "Delete what a run writes in folder `d` (`OUTPUTS`, best_model/, report/); its lock stays."
-    import shutil
-    for f in OUTPUTS: (d/f).unlink(missing_ok=True)
-    for sub in ('best_model', 'report'):
-        if (d/sub).is_symlink(): (d/sub).unlink()
-        else: shutil.rmtree(d/sub, ignore_errors=True)
-
 OUTPUTS = ('log.csv', 'predictions.csv', 'zeroshot_predictions.csv', 'pseudo_labels.csv', 'summary.json', 'wise_ft.csv', 'ssl.csv', 'checkpoint.pth',
-           'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo', 'predictions.filled.csv', 'zeroshot_predictions.filled.csv', 'test_probs.csv', 'lr_find.json')  # what --overwrite clears
+           'oof.csv', 'pseudo_ensemble.csv', 'steps.csv', 'report.html', '.before_pseudo', 'predictions.filled.csv', 'zeroshot_predictions.filled.csv', 'test_probs.csv', 'lr_find.json')  # the files a run writes
+RUN_DIRS = ('best_model', 'report')  # the folders it writes (a k-fold run: fold_<i>/ too)
+ASIDE = '.overwritten'  # where --overwrite keeps the run it replaces until the new one has started
 
-def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None):
-    "Clear what `cfg.overwrite` replaces in `out`; write `out/run.json` (or add this resumption to it)."
+def is_run(d)->bool:
+    "Does folder `d` hold a run: the run.json a run wrote there (a file, not a link)?"
+    try: rec = json.loads(own_text(Path(d)/'run.json') or 'null')
+    except (OSError, ValueError): return False
+    return isinstance(rec, dict) and 'args' in rec
+
+def _recorded_folds(d)->int:
+    "The number of folds the run in `d` recorded (0: not a k-fold run, or no run)."
+    return int((json.loads((Path(d)/'run.json').read_text()).get('args') or {}).get('folds') or 0) if is_run(d) else 0
+
+def run_files(d, folds=None)->list:
+    "The names in folder `d` that a run writes, run.json first (`folds`: the fold ids whose fold_<i>/ count too; default those its run.json records)."
+    folds = range(_recorded_folds(d)) if folds is None else folds
+    return [n for n in ('run.json', *OUTPUTS, *RUN_DIRS, *(f'fold_{i}' for i in folds)) if os.path.lexists(Path(d)/n)]
+
+def _names(d, names)->str:
+    "`names` in folder `d` for a message, folders with a slash."
+    s = [n + ('/' if (Path(d)/n).is_dir() and not (Path(d)/n).is_symlink() else '') for n in names]
+    return ', '.join(s[:4]) + (f' and {len(s) - 4} more' if len(s) > 4 else '')
+
+def _rm(p:Path):
+    "Delete the file, link or folder `p` (a link, not what it points to)."
+    import shutil
+    if p.is_symlink() or not p.is_dir(): p.unlink(missing_ok=True)
+    else: shutil.rmtree(p)
+
+
+# %% ../nbs/05a_run.ipynb #d698d9fc
+class Aside:
+    "The run that `--overwrite` replaces in folder `d` (its `names`), moved into `d/.overwritten/`: deleted once the new run has started (`drop`), put back if it could not (`restore`)."
+    def __init__(self, d, names:list):
+        self.d, self.names, self.path = Path(d), list(names), Path(d)/ASIDE
+        self.path.mkdir()
+        for n in self.names: os.rename(self.d/n, self.path/n)  # run.json first: cut short, `settle` puts the run back
+    def drop(self):
+        "The new run has started: delete the old one."
+        if self.path is not None: _rm(self.path); self.path = None
+    def restore(self):
+        "The new run could not start: delete what it wrote, put the old run back."
+        if self.path is None: return
+        for n in run_files(self.d, [int(o[5:]) for o in self.names if o.startswith('fold_')]): _rm(self.d/n)
+        for n in self.names: os.rename(self.path/n, self.d/n)
+        _rm(self.path); self.path = None
+
+def settle(d):
+    "Finish an `--overwrite` that was cut short in folder `d`: the old run deleted if the new one wrote its run.json, else put back."
+    a = Path(d)/ASIDE
+    if not os.path.lexists(a): return
+    if not is_run(d) and a.is_dir() and not a.is_symlink():
+        for n in os.listdir(a):
+            if not os.path.lexists(Path(d)/n): os.rename(a/n, Path(d)/n)
+    _rm(a)
+
+
+# %% ../nbs/05a_run.ipynb #0017aa8a
+def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None,
+                 folds=None  # with `cfg.overwrite`: the fold ids whose fold_<i>/ is replaced too (default: those of the run.json there)
+                )->Aside|None:
+    "Write `out/run.json` (or add this resumption to it), first moving aside the run `cfg.overwrite` replaces: its `Aside`, to `drop` once the new run has started."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    if cfg.overwrite: _clear(out)
+    settle(out)
+    old, aside = run_files(out, folds), None
+    if old and not resume and not is_run(out):
+        raise UserError(f"output_dir '{out}' holds {_names(out, old)} that no clip_nbdev run wrote: pass another --output_dir")
+    if cfg.overwrite: aside = Aside(out, old) if old else None
     elif not resume and (old := [f for f in OUTPUTS if (out/f).exists()]):
-        raise UserError(f"output_dir '{out}' holds another run's files ({', '.join(old[:4])}{' ...' if len(old) > 4 else ''}): pass --overwrite to replace them, --resume to continue that run, or another --output_dir")
+        raise UserError(f"output_dir '{out}' holds another run's files ({_names(out, old)}): pass --overwrite to replace them, --resume to continue that run, or another --output_dir")
     now = dict(command=command, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
     if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
     else: run = dict(now, args=cfg.record(), seed=cfg.seed, versions=_versions())
-    _write_json(out/'run.json', run)
+    try: _write_json(out/'run.json', run)
+    except BaseException:
+        if aside is not None: aside.restore()
+        raise
+    return aside
+
 
 # %% ../nbs/05a_run.ipynb #1f556f2a
 class ImagesSeen(Callback):
@@ -177,7 +237,9 @@ def find_lr(learn, out, quiet:bool=False,
     return lr
 
 # %% ../nbs/05a_run.ipynb #10da05a4
-def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None)->tuple:
+def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None,
+               started=None  # called once the learner is built, before the first epoch
+              )->tuple:
     "Decode the data, build the learner (its lr found first with `lr='find'`), run the recipe of a checked `cfg` into `out`: `(learn, images seen, seconds)`."
     seed_everything(cfg.seed)
     t = time.time()
@@ -190,6 +252,7 @@ def fit_config(cfg:RunConfig, out, resume:bool=False, world:int=1, quiet:bool=Fa
         acc = heldout_accuracy(learn.export_preds(cfg.test_dir, Path(out)/'zeroshot_predictions.csv'), cfg.test_dir)
         print(f"zero-shot accuracy of {cfg.model_name} on the held-out digits, before any training: {acc:.4f}", flush=True)
     if world > 1: seed_everything(cfg.seed + rank_distrib())  # each process its own augmentations
+    if started is not None: started()
     seen, t = ImagesSeen(), time.time()
     with learn.distrib_ctx(cpu=not torch.cuda.is_available()) if world > 1 else nullcontext(), learn.added_cbs(seen):
         learn.fit_recipe(config_recipe(cfg, before_pseudo, pseudo_probs), resume=resume, keep_checkpoint=True,
@@ -228,11 +291,12 @@ def _fewshot_pseudo(learn, cfg:RunConfig, X, y, zs_head)->tuple:
     return torch.cat([X, Xu[mask]]), torch.cat([y, pred[mask]])
 
 # %% ../nbs/05a_run.ipynb #b62106b8
-def fit_fewshot_config(cfg:RunConfig, out, quiet:bool=False)->tuple:
+def fit_fewshot_config(cfg:RunConfig, out, quiet:bool=False, started=None)->tuple:
     "Decode the data, build the learner and put the few-shot head `cfg.fewshot` on it, validated as the run's start: `(learn, images seen, seconds)`."
     seed_everything(cfg.seed)
     dls = config_dls(cfg)
     learn = config_learner(replace(cfg, head_init='random' if cfg.fewshot == 'linear' else 'zeroshot'), dls, out, quiet)
+    if started is not None: started()  # (the learner is built: the run has started)
     t = time.time()
     items, y = _labelled(dls, cfg.folds)
     X, zs_head = image_features(learn.model, dls.cache, items), copy_head(learn.model.head)
@@ -361,17 +425,25 @@ def _say(s:dict, out, fold:int=None):
           + _files(out, ('model', 'best_model'), ('predictions', 'predictions.csv'), ('report', 'report.html')), flush=True)
 
 # %% ../nbs/05a_run.ipynb #ed7c770e
-def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None, n_images:int=None, command:str=None)->dict|None:
-    "One run of a checked `cfg` into `out` (the whole run, or a fold): rank 0's summary (None on other ranks, and with `before_pseudo`)."
+def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None, n_images:int=None, command:str=None, started=None)->dict|None:
+    "One run of a checked `cfg` into `out` (the whole run, or a fold): rank 0's summary (None on other ranks, and with `before_pseudo`); `started` is called once its learner is built."
     out, t0, rank = Path(out), ifnone(t0, time.time()), rank_distrib()
     with folder_lock(out, '--output_dir') if rank == 0 else nullcontext():
+        aside = None  # the run --overwrite replaces: deleted once this one has started, put back if it cannot
         if rank == 0:
             if not quiet and n_images is not None:
                 print((f"train_csv '{cfg.train_csv}'" if cfg.train_csv is not None else f"train_dir '{cfg.train_dir}'") + f": {n_images} images"
                       + (f"; fold {cfg.fold} of {cfg.folds}" if cfg.folds is not None and cfg.fold is not None else ''), flush=True)
-            start_record(out, cfg, resume, command)
-        if cfg.fewshot not in ('auto', 'off'): learn, seen, t_fit = fit_fewshot_config(cfg, out, quiet)  # seconds: no checkpoint to resume from
-        else: learn, seen, t_fit = fit_config(cfg, out, resume, world, quiet, before_pseudo, pseudo_probs)
+            aside = start_record(out, cfg, resume, command)
+        def _started():
+            if aside is not None: aside.drop()
+            if started is not None: started()
+        try:
+            if cfg.fewshot not in ('auto', 'off'): learn, seen, t_fit = fit_fewshot_config(cfg, out, quiet, _started)  # seconds: no checkpoint to resume from
+            else: learn, seen, t_fit = fit_config(cfg, out, resume, world, quiet, before_pseudo, pseudo_probs, _started)
+        except BaseException:
+            if aside is not None: aside.restore()  # (nothing once it has started)
+            raise
         if cfg.lr == 'find': cfg = replace(cfg, lr=learn.lr)  # what it found
         if rank or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
         summary = run_results(learn, cfg, out, seen, t_fit, world, t0, resume)
@@ -387,6 +459,7 @@ class KFold:
     def __init__(self, cfg:RunConfig, world:int=1, resume:bool=False, quiet:bool=False, command:str=None, n_images:int=None):
         self.cfg, self.world, self.resume, self.quiet, self.command, self.n_images = cfg, world, resume, quiet, command, n_images
         self.locked = False  # does this process hold output_dir's lock (`fit` of every fold)?
+        self.aside = None    # the run --overwrite replaces (`Aside`), until the first fold has started
         self.out, self.K, self.ids, self.pseudo, self.t0 = Path(cfg.output_dir), cfg.folds, fold_ids(cfg), cfg.use_pseudo_labels and cfg.pseudo_from == 'ensemble' and cfg.fewshot in ('auto', 'off'), time.time()
         # (pseudo_from='fold', or a few-shot head: each fold runs the whole recipe, its pseudo-labels from its own model)
 
@@ -401,21 +474,27 @@ class KFold:
 # %% ../nbs/05a_run.ipynb #bc6da920
 @patch
 def start(self:KFold):
-    "Rank 0: create the run's folder (with `overwrite`, clearing it and its folds, each under its lock) and its run.json."
+    "Rank 0: create the run's folder and its run.json (with `overwrite`, first moving the old run and its folds aside, each under its lock)."
     if rank_distrib(): return
     with nullcontext() if self.locked else folder_lock(self.out, '--output_dir'): self._start()
 
 @patch
 def _start(self:KFold):
     self.out.mkdir(parents=True, exist_ok=True)
-    if self.cfg.overwrite:
-        from contextlib import ExitStack
-        with ExitStack() as held:  # every fold's lock before anything is deleted: a fold another run is training refuses
-            for i in self.ids:
-                if self.fold_dir(i).is_dir(): held.enter_context(folder_lock(self.fold_dir(i), '--output_dir'))
-            for i in self.ids:
-                if self.fold_dir(i).is_dir(): _clear(self.fold_dir(i))  # (start_record clears the k-fold run's own files)
-    if not (self.out/'run.json').exists() or self.cfg.overwrite: start_record(self.out, self.cfg, command=self.command)  # each fold records its own too
+    if not self.cfg.overwrite:
+        if not (self.out/'run.json').exists(): start_record(self.out, self.cfg, command=self.command)  # each fold records its own too
+        return
+    folds = self.ids if self.cfg.fold is not None else sorted(set(self.ids) | set(range(_recorded_folds(self.out))))  # the whole run: every fold it had
+    from contextlib import ExitStack
+    with ExitStack() as held:  # every fold's lock before anything is moved: a fold another run is training refuses
+        for i in folds:
+            if self.fold_dir(i).is_dir(): held.enter_context(folder_lock(self.fold_dir(i), '--output_dir'))
+        self.aside = start_record(self.out, self.cfg, command=self.command, folds=folds)  # the old run and its folds, aside until a fold has started
+
+@patch
+def _started(self:KFold):
+    "A fold has started: the run --overwrite replaced is deleted."
+    if self.aside is not None: self.aside.drop(); self.aside = None
 
 @patch
 def fit_fold(self:KFold, i:int)->dict|None:
@@ -423,7 +502,7 @@ def fit_fold(self:KFold, i:int)->dict|None:
     d, t = self.fold_dir(i), time.time()
     if not self.quiet: print(f"fold {i} ({i + 1} of {self.K})", flush=True)
     s = fit_one(self.fold_cfg(i, self.resume and (d/'run.json').exists()), d, self.world, t, self.resume and (d/'run.json').exists(), self.quiet,
-                before_pseudo=self.pseudo, n_images=self.n_images, command=self.command)
+                before_pseudo=self.pseudo, n_images=self.n_images, command=self.command, started=self._started)
     if self.pseudo and rank_distrib() == 0: (d/'.before_pseudo').write_text(f'{time.time() - t:.2f}')  # ready for the pseudo-label round; its seconds so far
     self._said(s, i)
     return s
@@ -468,7 +547,11 @@ def fit(self:KFold)->dict|None:
 @patch
 def _fit(self:KFold)->dict|None:
     self.start()
-    trained = [self.fit_fold(i) for i in self.ids if not self.ready(i)]
+    try: trained = [self.fit_fold(i) for i in self.ids if not self.ready(i)]
+    except BaseException:
+        if self.aside is not None: self.aside.restore(); self.aside = None  # no fold could start: the run that was there is put back
+        raise
+    self._started()
     if self.pseudo:
         waiting = [j for j in range(self.K) if not self.ready(j)]
         if trained and self.world > 1 and not waiting:  # the processes left their group after the first stage: the round is a launch of its own
@@ -643,15 +726,24 @@ def _gather_preds(df:pd.DataFrame, world:int)->pd.DataFrame|None:
 
 # %% ../nbs/05a_run.ipynb #8f405c12
 def predict_run(model_path, test_dir, output='predictions.csv', bs:int=64, img_size=None, tta:bool=False, labels=None, probs:bool=False, id_col:str='id',
-                label_col:str='label', id_stem:bool=False, sample_submission=None, precision:str='auto', cache_dir=None)->pd.DataFrame|None:
-    "Predict `test_dir` with the saved model(s) `model_path` into the CSV `output` (see `clip-nbdev-predict` for each argument): the predictions, on rank 0. The output is checked first; in a run's folder, under its lock."
+                label_col:str='label', id_stem:bool=False, sample_submission=None, precision:str='auto', cache_dir=None, overwrite:bool=False)->pd.DataFrame|None:
+    "Predict `test_dir` with the saved model(s) `model_path` into the CSV `output` (see `clip-nbdev-predict` for each argument): the predictions, on rank 0. The output is checked first (a training run's own file only with `overwrite`); in a run's folder, under its lock."
     out = Path(output)
     if not rank_distrib():
+        if not overwrite and (run := _run_owning(out)) is not None:
+            raise UserError(f"--output '{out}' is the {out.relative_to(run).as_posix()} of the run in '{run}': pass --overwrite to replace it, or another --output")
         try: fd, probe = exclusive_temp(out); os.close(fd); probe.unlink()
         except OSError as e: raise UserError(f"--output '{out}' cannot be written ({e.strerror}): pass a file in a folder you can write to") from None
     run_dir = out.parent if any((out.parent/f).exists() for f in ('run.json', '.lock')) and not rank_distrib() else None  # a training run's folder
     with folder_lock(run_dir, '--output folder') if run_dir is not None else nullcontext():
         return _predict_run(model_path, test_dir, output, bs, img_size, tta, labels, probs, id_col, label_col, id_stem, sample_submission, precision, cache_dir)
+
+def _run_owning(f)->Path|None:
+    "The folder of the run that wrote `f` (its own file, or one inside its best_model/, report/, fold_<i>/), if any."
+    f = Path(f)
+    for a in list(f.parents)[:3]:
+        if is_run(a) and f.relative_to(a).parts[0] in run_files(a): return a
+    return None
 
 def _predict_run(model_path, test_dir, output, bs, img_size, tta, labels, probs, id_col, label_col, id_stem, sample_submission, precision, cache_dir):
     from clip_nbdev.data import ImageCache
