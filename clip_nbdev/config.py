@@ -363,6 +363,8 @@ def check_files(self:RunConfig, resume:bool=False):
     if out.exists() and not out.is_dir(): raise UserError(f"--output_dir '{out}' is a file: pass a folder (it is created if needed)")
     if c.log in ('tensorboard', 'wandb'): need(c.log, f"--log {c.log}", c.log)
     held = [d for d in ([out] if c.folds is None else [out/f'fold_{i}' for i in fold_ids(c)]) if (d/'best_model').exists()]
+    if held and not resume and not (held[0]/'run.json').is_file():
+        raise UserError(f"output_dir '{held[0]}' holds a best_model/ that no clip_nbdev run wrote (no run.json): pass another --output_dir")
     if held and not c.overwrite and not resume:
         raise UserError(f"output_dir '{held[0]}' already holds a model (best_model/): pass --overwrite to replace it, --resume to continue its run, or another --output_dir")
     if c.train_csv is not None: csv_columns(c.train_csv, c.id_col, c.label_col)

@@ -653,6 +653,9 @@ def check_augment(cfg:RunConfig,     # the resolved configuration
     "`cfg` with the flips and crops the user left unset turned off where they change the class for the model the run starts from."
     views = [v for v in ('flip', 'crop') if getattr(given, v) is None and getattr(cfg, v) != _VIEW_FLAG[v][1]]
     if not views or cfg.demo: return cfg
+    if int(os.environ.get('WORLD_SIZE', 1)) > 1:  # each process would load the model and ask it again; the data's verdict is the same on one
+        if say: print(f"{' and '.join(_VIEW_FLAG[v][3] for v in views)} not checked under a distributed launch: check them with one process, or pass {' and '.join(_VIEW_FLAG[v][2] for v in views)} (or their off form) to decide", flush=True)
+        return cfg
     files, labels = labelled_files(cfg)
     vocab = sorted(set(labels.values()))
     if len(files) > n_max: files = L(files)[sorted(np.random.default_rng(cfg.seed).choice(len(files), n_max, replace=False).tolist())]
