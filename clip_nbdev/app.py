@@ -11,7 +11,7 @@ from pathlib import Path
 from .core import *
 
 # %% auto #0
-__all__ = ['APP_CSS', 'predict_image', 'example_images', 'clip_app', 'launch_app', 'serve']
+__all__ = ['APP_CSS', 'predict_image', 'example_images', 'clip_app', 'launch_app', 'serving_line', 'serve']
 
 # %% ../nbs/10_app.ipynb #c8e3b57f
 def predict_image(model,    # a loaded model (`load_clip_model`)
@@ -92,6 +92,16 @@ def launch_app(demo,                  # from `clip_app`
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=quiet, theme=theme, css=APP_CSS, show_error=True, inline=False)
 
 # %% ../nbs/10_app.ipynb #e2aa164b
+def serving_line(model_path, host:str, port:int)->str:
+    "What `serve` says it serves, and where a browser reaches it: on all addresses (0.0.0.0), this machine's and its address on the network."
+    if host not in ('0.0.0.0', '', '::'): return f"serving {model_path} at http://{host}:{port} (Ctrl-C to stop)"
+    import socket
+    try:  # the address of the interface that routes outwards (a UDP socket's connect sends nothing)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s: s.connect(('10.255.255.255', 1)); lan = s.getsockname()[0]
+    except OSError: lan = None
+    if not lan or lan.startswith('127.'): lan = socket.gethostname()
+    return f"serving {model_path} on every address of this machine: http://127.0.0.1:{port} here, http://{lan}:{port} from the network (Ctrl-C to stop)"
+
 def serve(model_path:str='output/best_model', # the best_model folder a training run wrote
           examples:str=None,     # a folder of images to show as clickable examples
           n_examples:int=8,      # how many examples
@@ -108,5 +118,5 @@ def serve(model_path:str='output/best_model', # the best_model folder a training
     if not 0 < port < 65536: raise UserError(f"--port must be between 1 and 65535, got {port}")
     if not Path(model_path).is_dir(): raise UserError(f"model_path '{model_path}' does not exist: pass the best_model folder a training run wrote")
     demo = clip_app(model_path, examples=examples, n_examples=n_examples, top_k=top_k, title=title)
-    print(f"serving {model_path} at http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port} (Ctrl-C to stop)", flush=True)
+    print(serving_line(model_path, host, port), flush=True)
     launch_app(demo, port=port, host=host, share=share, quiet=True)

@@ -24,13 +24,25 @@ class OnOff(argparse.BooleanOptionalAction):
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, not option_string.startswith(('--no-', '--no_')))
 
+def _one_line_error(p:argparse.ArgumentParser, message:str):
+    "argparse's error in one line, without the usage block; an unknown flag with the closest one a user may have meant."
+    import difflib
+    flags = sorted({o for a in p._actions for o in a.option_strings if o.startswith('--') and '-' not in o[2:]})
+    if message.startswith('unrecognized arguments: '):
+        near = {w: difflib.get_close_matches('--' + w.split('=')[0][2:].replace('-', '_'), flags, n=1) for w in message.split(': ', 1)[1].split() if w.startswith('--')}
+        hints = [f"{w} (did you mean {m[0]}?)" for w, m in near.items() if m]
+        if hints: message = 'unrecognized arguments: ' + ', '.join(hints)
+    p.exit(2, f"{p.prog}: error: {message}; see {p.prog} --help\n")
+
 def _underscored(p:argparse.ArgumentParser)->argparse.ArgumentParser:
-    "Show the flags of `p` spelled `--like_this`; the hyphenated spelling still works."
+    "Show the flags of `p` spelled `--like_this` (the hyphenated spelling still works); a flag only as written (`--epoch` is not `--epochs`), a mistake in one line."
     for a in p._actions:
         for o in [o for o in a.option_strings if o.startswith('--') and '-' in o[2:]]:
             us = '--' + o[2:].replace('-', '_')
             a.option_strings = [us if s == o else s for s in a.option_strings]
             p._option_string_actions[us] = a
+    p.allow_abbrev = False  # argparse would take --epoch for --epochs
+    p.error = lambda message: _one_line_error(p, message)
     return p
 
 def cli_parser(func, prog:str=None):

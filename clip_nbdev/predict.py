@@ -232,7 +232,8 @@ def check_labels(vocab,  # the model's class names (its labels.json)
     "The model's `vocab` when `labels` names the same classes in any order; else a `UserError` naming the missing and the extra ones."
     have = [str(o) for o in vocab]
     if labels is None: return have
-    want = _label_names(labels)
+    given = [str(o) for o in ([labels] if isinstance(labels, (str, Path)) else labels)]
+    want = given if set(given) == set(have) else _label_names(labels)  # a class whose name holds a comma ('ze,ro') is taken as given
     if not want: raise UserError("--labels names no class: pass the expected class names (or a file of them), or drop --labels")
     ws, hs = set(want), set(have)
     if ws == hs: return have
