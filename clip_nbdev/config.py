@@ -15,10 +15,10 @@ from .core import *
 
 # %% auto #0
 __all__ = ['Toggle', 'FLAG_GROUPS', 'ID_COLS', 'LABEL_COLS', 'MODEL_DEFAULTS', 'RECIPE_DEFAULTS', 'FEWSHOT_BELOW',
-           'TRAINING_FLAGS', 'METRICS', 'MAX_IMG_SIZE', 'RESUME_FREE', 'lr_value', 'DataOpts', 'ModelOpts',
-           'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'check_type', 'RunConfig', 'size2',
-           'csv_columns', 'demo_dir', 'fewshot_choice', 'lr_note', 'check_train_opts', 'check_metric', 'fold_ids',
-           'classes_of', 'resume_config', 'config_text', 'read_config', 'prepare_run']
+           'TRAINING_FLAGS', 'METRICS', 'MAX_IMG_SIZE', 'RESUME_FREE', 'PATH_SETTINGS', 'lr_value', 'DataOpts',
+           'ModelOpts', 'ScheduleOpts', 'PseudoOpts', 'KFoldOpts', 'OutputOpts', 'PerfOpts', 'check_type', 'RunConfig',
+           'size2', 'csv_columns', 'demo_dir', 'fewshot_choice', 'lr_note', 'check_train_opts', 'check_metric',
+           'fold_ids', 'classes_of', 'resume_config', 'config_text', 'read_config', 'prepare_run']
 
 # %% ../nbs/00b_config.ipynb #7260afc8
 Toggle = Annotated[bool, "on or off", dict(onoff=True)]  # a flag with a --no_ form: `--flip` / `--no_flip`; not given: None
@@ -414,6 +414,7 @@ def check_before_training(self:RunConfig, resume:bool=False):
 
 # %% ../nbs/00b_config.ipynb #bcaf0e85
 RESUME_FREE = ('output_dir', 'num_workers', 'cache_dir', 'overwrite', 'fold')  # settings a resumed run may change
+PATH_SETTINGS = ('train_dir', 'test_dir', 'train_csv', 'image_dir', 'sample_submission', 'unlabelled_dir', 'model_name')  # settings that may name a file or folder
 
 def resume_config(out,            # the run's output_dir
                   given:RunConfig # the settings passed now (defaults for those not given)
@@ -422,7 +423,8 @@ def resume_config(out,            # the run's output_dir
     f = Path(out)/'run.json'
     if not f.exists(): raise UserError(f"--resume: output_dir '{out}' has no run.json of a run to resume: run without --resume")
     rec, now, default = json.loads(f.read_text())['args'], given.record(), RunConfig().record()
-    diff = [k for k,v in now.items() if k in rec and k not in RESUME_FREE and v not in (rec[k], default[k])]
+    same = lambda k, v: v in (rec[k], default[k]) or k in PATH_SETTINGS and None not in (v, rec[k]) and Path(str(v)).resolve() == Path(str(rec[k])).resolve()  # a folder spelled another way
+    diff = [k for k,v in now.items() if k in rec and k not in RESUME_FREE and not same(k, v)]
     if diff: raise UserError("--resume continues the run with its own flags, but " + ', '.join(f"--{k} {getattr(given, k)} (run.json: {rec[k]})" for k in diff) + ": drop or correct them")
     names = {o.name for o in fields(RunConfig)}
     return replace(given, **{k: v for k,v in rec.items() if k in names and k not in RESUME_FREE})

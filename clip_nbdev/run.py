@@ -137,7 +137,8 @@ def settle(d):
 
 # %% ../nbs/05a_run.ipynb #0017aa8a
 def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None,
-                 folds=None  # with `cfg.overwrite`: the fold ids whose fold_<i>/ is replaced too (default: those of the run.json there)
+                 folds=None,           # with `cfg.overwrite`: the fold ids whose fold_<i>/ is replaced too (default: those of the run.json there)
+                 resumed:bool|None=None # with `resume`: is this a user's resumption, recorded in run.json (default: `resume`; False: a k-fold's pseudo-label round continuing its fold)
                 )->Aside|None:
     "Write `out/run.json` (or add this resumption to it), first moving aside the run `cfg.overwrite` replaces: its `Aside`, to `drop` once the new run has started."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -149,14 +150,15 @@ def start_record(out, cfg:RunConfig, resume:bool=False, command:str=None,
     elif not resume and (old := [f for f in OUTPUTS if (out/f).exists()]):
         raise UserError(f"output_dir '{out}' holds another run's files ({_names(out, old)}): pass --overwrite to replace them, --resume to continue that run, or another --output_dir")
     now = dict(command=command, time=time.strftime('%Y-%m-%d %H:%M:%S'), world_size=max(int(os.environ.get('WORLD_SIZE', 1)), 1), device=str(best_device()))
-    if resume: run = json.loads((out/'run.json').read_text()); run.setdefault('resumed', []).append(now)
+    if resume:
+        run = json.loads((out/'run.json').read_text())
+        if ifnone(resumed, resume): run.setdefault('resumed', []).append(now)
     else: run = dict(now, args=cfg.record(), seed=cfg.seed, versions=_versions())
     try: _write_json(out/'run.json', run)
     except BaseException:
         if aside is not None: aside.restore()
         raise
     return aside
-
 
 # %% ../nbs/05a_run.ipynb #1f556f2a
 class ImagesSeen(Callback):
@@ -425,8 +427,8 @@ def _say(s:dict, out, fold:int=None):
           + _files(out, ('model', 'best_model'), ('predictions', 'predictions.csv'), ('report', 'report.html')), flush=True)
 
 # %% ../nbs/05a_run.ipynb #ed7c770e
-def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None, n_images:int=None, command:str=None, started=None)->dict|None:
-    "One run of a checked `cfg` into `out` (the whole run, or a fold): rank 0's summary (None on other ranks, and with `before_pseudo`); `started` is called once its learner is built."
+def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, quiet:bool=False, before_pseudo:bool=False, pseudo_probs=None, n_images:int=None, command:str=None, started=None, resumed:bool|None=None)->dict|None:
+    "One run of a checked `cfg` into `out` (the whole run, or a fold): rank 0's summary (None on other ranks, and with `before_pseudo`); `started` is called once its learner is built; `resumed`: see `start_record`."
     out, t0, rank = Path(out), ifnone(t0, time.time()), rank_distrib()
     with folder_lock(out, '--output_dir') if rank == 0 else nullcontext():
         aside = None  # the run --overwrite replaces: deleted once this one has started, put back if it cannot
@@ -434,7 +436,7 @@ def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, q
             if not quiet and n_images is not None:
                 print((f"train_csv '{cfg.train_csv}'" if cfg.train_csv is not None else f"train_dir '{cfg.train_dir}'") + f": {n_images} images"
                       + (f"; fold {cfg.fold} of {cfg.folds}" if cfg.folds is not None and cfg.fold is not None else ''), flush=True)
-            aside = start_record(out, cfg, resume, command)
+            aside = start_record(out, cfg, resume, command, resumed=resumed)
         def _started():
             if aside is not None: aside.drop()
             if started is not None: started()
@@ -446,7 +448,7 @@ def fit_one(cfg:RunConfig, out, world:int=1, t0:float=None, resume:bool=False, q
             raise
         if cfg.lr == 'find': cfg = replace(cfg, lr=learn.lr)  # what it found
         if rank or before_pseudo: return None  # rank 0 writes the results; a fold waiting for the others' pseudo-labels keeps its checkpoint
-        summary = run_results(learn, cfg, out, seen, t_fit, world, t0, resume)
+        summary = run_results(learn, cfg, out, seen, t_fit, world, t0, ifnone(resumed, resume))
         _write_json(out/'summary.json', summary)
         if cfg.report: _safe_report(out, learn)
         mark_completed(out)
@@ -529,7 +531,7 @@ def fit_pseudo(self:KFold, i:int, probs)->dict|None:
     "Fold `i`'s pseudo-label round, its pseudo-labels from `probs`: its summary."
     d = self.fold_dir(i)
     if not self.quiet: print(f"fold {i}: pseudo-labels from the {self.K} folds' mean prediction", flush=True)
-    s = fit_one(self.fold_cfg(i, True), d, self.world, time.time() - float((d/'.before_pseudo').read_text() or 0), True, self.quiet, pseudo_probs=probs, n_images=self.n_images, command=self.command)
+    s = fit_one(self.fold_cfg(i, True), d, self.world, time.time() - float((d/'.before_pseudo').read_text() or 0), True, self.quiet, pseudo_probs=probs, n_images=self.n_images, command=self.command, resumed=self.resume)
     self._said(s, i)
     return s
 
