@@ -587,13 +587,18 @@ def _by_id(df:pd.DataFrame)->pd.DataFrame:
 
 @patch
 def _test_preds(self:KFold)->pd.DataFrame:
-    "The folds' mean prediction of the test images, with their probabilities (test_probs.csv), every image a row (`fill_unreadable`)."
+    "The folds' mean prediction of the test images, with their probabilities (test_probs.csv: in the sample submission's id column, id form and order when there is one), every image a row (`fill_unreadable`)."
     from clip_nbdev.predict import predict_folder, fill_unreadable
     cfg = self.cfg
     df = predict_folder([self.fold_dir(i)/'best_model' for i in range(self.K)], cfg.test_dir, bs=cfg.batch_size * 2, tta=cfg.tta, precision=cfg.precision,
                         probs=True, keep_unreadable=True)
     df = fill_unreadable(df, self.out/'predictions.csv')
-    with atomic_write(self.out/'test_probs.csv') as o: df.drop(columns=['label', 'confidence']).to_csv(o, index=False)
+    tp = df.drop(columns=['label', 'confidence'])
+    if cfg.sample_submission is not None:  # the submission's id column, id form and row order, so that the two files line up
+        from clip_nbdev.predict import _sample_rows
+        icol, _, ids, rows, _ = _sample_rows(df['id'].tolist(), cfg.sample_submission)
+        tp = pd.concat([pd.DataFrame({icol: ids}), tp.drop(columns=['id']).iloc[rows].reset_index(drop=True)], axis=1)
+    with atomic_write(self.out/'test_probs.csv') as o: tp.to_csv(o, index=False)
     return df
 
 # %% ../nbs/05a_run.ipynb #0fb65f87
