@@ -135,6 +135,7 @@ def _field_type(name:str)->tuple:
 
 def _whole(v)->bool: return not isinstance(v, bool) and (isinstance(v, int) or type(v).__name__.startswith(('int', 'uint')) or isinstance(v, float) and v.is_integer())
 
+# %% ../nbs/00b_config.ipynb #c10b6fd3
 def check_type(name:str,           # the setting (a field of `RunConfig`)
                v,                  # its value
                default=None,       # its default (None may stand for it only where the default is None)

@@ -48,18 +48,25 @@ class EpochCSVLog(TrainedEpochCallback):
     def _has_start(lines:list)->bool:
         "Whether `lines` (of a log.csv) hold the start row (the first one: epoch 0, stage 'start')."
         return len(lines) > 1 and lines[1].startswith('0,') and lines[1].rsplit(',', 1)[-1] == 'start'
-    def has_start(self)->bool:
-        "Whether the log holds the start row (epoch 0, stage 'start')."
-        return self._has_start((own_text(self.fname) or '').splitlines())
-    def n_rows(self)->int:
-        "Epochs in the log so far (the start row is not one)."
-        lines = (own_text(self.fname) or '').splitlines()
-        return max(len(lines) - 1 - self._has_start(lines), 0)
-    def truncate(self, n:int):
-        "Keep the first `n` epochs of the log, and the start row (a resumed run redoes the rest)."
-        if self.n_rows() <= n: return
-        lines = own_text(self.fname).splitlines(keepends=True)
-        with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1 + self._has_start([l.rstrip('\n') for l in lines])]))
+
+# %% ../../nbs/04d_callback.log.ipynb #51e40357
+@patch
+def has_start(self:EpochCSVLog)->bool:
+    "Whether the log holds the start row (epoch 0, stage 'start')."
+    return self._has_start((own_text(self.fname) or '').splitlines())
+
+@patch
+def n_rows(self:EpochCSVLog)->int:
+    "Epochs in the log so far (the start row is not one)."
+    lines = (own_text(self.fname) or '').splitlines()
+    return max(len(lines) - 1 - self._has_start(lines), 0)
+
+@patch
+def truncate(self:EpochCSVLog, n:int):
+    "Keep the first `n` epochs of the log, and the start row (a resumed run redoes the rest)."
+    if self.n_rows() <= n: return
+    lines = own_text(self.fname).splitlines(keepends=True)
+    with atomic_write(self.fname) as f: f.write(''.join(lines[:n + 1 + self._has_start([l.rstrip('\n') for l in lines])]))
 
 # %% ../../nbs/04d_callback.log.ipynb #8bd15b19
 class OneBasedEpochs(Callback):

@@ -69,19 +69,24 @@ class SaveBestModel(TrackerCallback):
         elif self.best_stage == 'start': self.why = self.why.removesuffix(_NOT_BEATEN) + _NOT_BEATEN
         self.new_best = self.keep == 'last' or better or tie
         if self.new_best: self._keep(val, loss, self.epoch + 1, self.learn.stage)
-    def _keep(self, val, loss, epoch:int, stage:str):
-        self.best, self.best_loss = val, loss
-        if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=self.dls.img_size)
-        self.best_epoch, self.best_stage = epoch, stage
-    def after_start(self,
-                    vals:dict # the start's validation, by name: 'valid_loss' and the metrics
-                   ):
-        "With keep='best', keep the model the learner starts from (`learn.start`: validated before the first step) as epoch 0 of stage 'start' if it beats the best so far."
-        if self.keep == 'last' or self.monitor not in vals: return  # keep='last': the start is logged, not kept
-        val, loss, m = vals[self.monitor], vals['valid_loss'], self.monitor
-        if not (self.comp(val - self.min_delta, self.best) or val == self.best and (self.best_loss is None or loss <= self.best_loss)): return
-        self.why = f"the start ({_START_NAMES.get(self.learn.start, self.learn.start)}): {m} {val:.4f}"
-        self._keep(val, loss, 0, 'start')
+
+# %% ../../nbs/04c_callback.tracker.ipynb #016b92fa
+@patch
+def _keep(self:SaveBestModel, val, loss, epoch:int, stage:str):
+    self.best, self.best_loss = val, loss
+    if not rank_distrib(): save_clip_model(bare_model(self.learn.model), self.path, self.dls.vocab, img_size=self.dls.img_size)
+    self.best_epoch, self.best_stage = epoch, stage
+
+@patch
+def after_start(self:SaveBestModel,
+                vals:dict # the start's validation, by name: 'valid_loss' and the metrics
+               ):
+    "With keep='best', keep the model the learner starts from (`learn.start`: validated before the first step) as epoch 0 of stage 'start' if it beats the best so far."
+    if self.keep == 'last' or self.monitor not in vals: return  # keep='last': the start is logged, not kept
+    val, loss, m = vals[self.monitor], vals['valid_loss'], self.monitor
+    if not (self.comp(val - self.min_delta, self.best) or val == self.best and (self.best_loss is None or loss <= self.best_loss)): return
+    self.why = f"the start ({_START_NAMES.get(self.learn.start, self.learn.start)}): {m} {val:.4f}"
+    self._keep(val, loss, 0, 'start')
 
 # %% ../../nbs/04c_callback.tracker.ipynb #a14de027
 def chance_message(acc:float, # the validation accuracy after the first epoch
