@@ -23,6 +23,7 @@ from .speed import *
 from .callback.tracker import *
 from .callback.log import *
 from .callback.training import *
+from .callback.checkpoint import save_checkpoint, load_checkpoint
 
 # %% auto #0
 __all__ = ['adamw', 'warmup_cosine', 'CLIPLearner', 'option_cbs', 'check_cbs', 'match_stats', 'clip_learner', 'match_vocab']
@@ -79,6 +80,9 @@ class CLIPLearner(Learner):
     def _do_epoch_train(self):
         if not any(isinstance(o, LRFinder) for o in self.cbs): self.start = None  # the weights change (fastai's lr_find puts them back)
         super()._do_epoch_train()
+
+# %% ../nbs/03_learner.ipynb #693099a0
+CLIPLearner.save_checkpoint, CLIPLearner.load_checkpoint = save_checkpoint, load_checkpoint
 
 # %% ../nbs/03_learner.ipynb #f8df25a7
 @patch

@@ -15,12 +15,11 @@ from fastai.distributed import DistributedDL
 from fastai.torch_core import get_random_states, set_random_states
 from ..core import *
 from ..finetune import EMA
-from ..learner import CLIPLearner
 from .tracker import *
 from .log import *
 
 # %% auto #0
-__all__ = ['TrainCheckpoint', 'RestoreRNG']
+__all__ = ['save_checkpoint', 'TrainCheckpoint', 'load_checkpoint', 'RestoreRNG']
 
 # %% ../../nbs/04f_callback.checkpoint.ipynb #2291e818
 def _train_rng(dls):
@@ -44,8 +43,7 @@ def _np_state_plain(st:tuple)->tuple: return (st[0], st[1].tolist(), *st[2:])  #
 def _np_state_back(st)->tuple: return (st[0], np.asarray(st[1], dtype=np.uint32), *st[2:])
 
 # %% ../../nbs/04f_callback.checkpoint.ipynb #efceecaa
-@patch
-def save_checkpoint(self:CLIPLearner,
+def save_checkpoint(self,           # the `CLIPLearner` (the learner's method: `learn.save_checkpoint(...)`)
                     fname,           # the file to write (atomically)
                     epoch:int,       # epochs of the current fit finished
                     n_epoch:int      # epochs of the current fit
@@ -87,8 +85,7 @@ def _read_checkpoint(fname:Path)->dict:
     return ck
 
 # %% ../../nbs/04f_callback.checkpoint.ipynb #83a107b0
-@patch
-def load_checkpoint(self:CLIPLearner,
+def load_checkpoint(self,           # the `CLIPLearner` (the learner's method: `learn.load_checkpoint(...)`)
                     fname  # a file written by `save_checkpoint`
                    )->dict:
     "Load the checkpoint `fname` into this learner; return it (stage, epoch, n_epoch, rng, stage_state)."
