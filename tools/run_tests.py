@@ -47,7 +47,7 @@ def check_docs():
 # output that running the notebook produced (tools/save_outputs.py). Cells the docs do not show, or that nbdev-test
 # does not run, are not required to.
 OUTPUTS_PENDING = ()  # notebooks whose outputs are not saved yet (none)
-NOT_SHOWN = ('hide', 'export', 'exporti', 'exports', 'default_exp', 'slow', 'cuda', 'notest')  # hidden, or not run by nbdev-test
+NOT_SHOWN = ('hide', 'export', 'exporti', 'exports', 'default_exp', 'notest')  # hidden, or never run (slow and cuda cells are shown: tools/save_outputs.py --slow keeps theirs)
 NOT_SHOWN_IF_FALSE = ('eval', 'include', 'output')  # `#| eval: false` ...
 TEST_CALLS = ('test_eq', 'test_fail', 'test_close', 'test_ne', 'test_is', 'test_warns', 'test_stdout')
 

@@ -3,7 +3,7 @@
 
 Outputs are kept where they teach: a plot, a table, a short repr. Console progress bars, which the
 notebooks print when run outside Jupyter, are compacted to their final state (the epoch table), so
-that notebooks stay small. Then `nbdev-clean`. Usage: python tools/save_outputs.py [notebook ...] (default: all)
+that notebooks stay small. Then `nbdev-clean`. Usage: python tools/save_outputs.py [--slow] [notebook ...] (default: all; --slow: the slow and cuda cells too)
 """
 import json, os, re, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +35,15 @@ def tidy(nb_path:Path):
         if c['cell_type'] == 'code': c['outputs'] = outs
     nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
 
+SLOW = '--slow' in sys.argv  # also run the `slow` and `cuda` cells (they check for what they need and say what they skip), to keep their outputs too
+
 def run(nb):
-    r = subprocess.run([str(bin_/'nbdev-test'), str(nb), '--save'], cwd=root, env=env, capture_output=True, text=True)
+    r = subprocess.run([str(bin_/'nbdev-test'), str(nb), '--save'] + (['--flags', 'slow cuda'] if SLOW else []), cwd=root, env=env, capture_output=True, text=True)
     if r.returncode == 0: tidy(nb)
     return nb, r.returncode, (r.stdout + r.stderr)[-3000:]
 
 if __name__ == '__main__':
-    nbs = [Path(a).resolve() for a in sys.argv[1:]] or sorted(p for p in [*(root/'nbs').glob('*.ipynb'), *(root/'nbs'/'tutorials').glob('*.ipynb')] if not p.name.startswith('_'))
+    nbs = [Path(a).resolve() for a in sys.argv[1:] if a != '--slow'] or sorted(p for p in [*(root/'nbs').glob('*.ipynb'), *(root/'nbs'/'tutorials').glob('*.ipynb')] if not p.name.startswith('_'))
     failed = 0
     with ThreadPoolExecutor(2) as ex:
         for nb, rc, out in ex.map(run, nbs):
