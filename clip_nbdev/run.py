@@ -655,7 +655,8 @@ _VIEW_FLAG = {'flip': ('flip', False, '--flip', 'flips', 'flipped'), 'crop': ('c
 def check_augment(cfg:RunConfig,     # the resolved configuration
                   given:RunConfig,   # the settings as given: only the flips and crops left unset are checked
                   say:bool=True,     # print a line for each augmentation turned off
-                  n_max:int=500      # labelled images to check on (a random sample of them where there are more)
+                  n_max:int=500,     # labelled images to check on (a random sample of them where there are more)
+                  labelled=None      # `(files, labels)` of the labelled images, if already listed (default: `labelled_files(cfg)`)
                  )->RunConfig:
     "`cfg` with the flips and crops the user left unset turned off where they change the class for the model the run starts from."
     views = [v for v in ('flip', 'crop') if getattr(given, v) is None and getattr(cfg, v) != _VIEW_FLAG[v][1]]
@@ -663,7 +664,7 @@ def check_augment(cfg:RunConfig,     # the resolved configuration
     if int(os.environ.get('WORLD_SIZE', 1)) > 1:  # each process would load the model and ask it again; the data's verdict is the same on one
         if say: print(f"{' and '.join(_VIEW_FLAG[v][3] for v in views)} not checked under a distributed launch: check them with one process, or pass {' and '.join(_VIEW_FLAG[v][2] for v in views)} (or their off form) to decide", flush=True)
         return cfg
-    files, labels = labelled_files(cfg)
+    files, labels = labelled if labelled is not None else labelled_files(cfg)
     vocab = sorted(set(labels.values()))
     if len(files) > n_max: files = L(files)[sorted(np.random.default_rng(cfg.seed).choice(len(files), n_max, replace=False).tolist())]
     model = _start_model(cfg, vocab)
@@ -694,15 +695,15 @@ def choose_settings(cfg:RunConfig,   # the resolved, checked configuration
                     say:bool=True    # print each choice in one line
                    )->RunConfig:
     "`cfg` with what the data decides: the few-shot head or fine-tuning (`fewshot_choice`), and for fine-tuning the flips and crops (`check_augment`)."
-    files, labels = labelled_files(cfg)
-    counts = pd.Series(list(labels.values())).value_counts()
+    labelled = labelled_files(cfg)
+    counts = pd.Series(list(labelled[1].values())).value_counts()
     method, line = fewshot_choice(given, int(counts.min()))
     if method in ('zeroshot', 'zeroshot_probe') and given.head_init is None and not _has_text(cfg.model_name):  # (head_init='zeroshot' given: its own error)
         if given.fewshot != 'auto': raise UserError(f"--fewshot {method} starts from CLIP's zero-shot head, which needs a full CLIP or SigLIP checkpoint; '{cfg.model_name}' has no text tower: pass --fewshot linear")
         method, line = 'linear', line.replace('fewshot zeroshot_probe', 'fewshot linear').replace('a linear probe that starts as the zero-shot head', f"a logistic regression ({cfg.model_name} has no text tower for a zero-shot head)")
     if line is not None and say: print(line, flush=True)
     cfg = replace(cfg, fewshot=method or 'off')
-    return check_augment(cfg, given, say) if method is None else cfg
+    return check_augment(cfg, given, say, labelled=labelled) if method is None else cfg  # (the folder listed once)
 
 # %% ../nbs/05a_run.ipynb #301df4dd
 def train_run(cfg:RunConfig,      # the run's settings
@@ -748,6 +749,7 @@ def predict_run(model_path, test_dir, output='predictions.csv', bs:int=64, img_s
     with folder_lock(run_dir, '--output folder') if run_dir is not None else nullcontext():
         return _predict_run(model_path, test_dir, output, bs, img_size, tta, labels, probs, id_col, label_col, id_stem, sample_submission, precision, cache_dir)
 
+# %% ../nbs/05a_run.ipynb #9511518b
 def _run_owning(f)->Path|None:
     "The folder of the run that wrote `f` (its own file, or one inside its best_model/, report/, fold_<i>/), if any."
     f = Path(f)
@@ -755,6 +757,7 @@ def _run_owning(f)->Path|None:
         if is_run(a) and f.relative_to(a).parts[0] in run_files(a): return a
     return None
 
+# %% ../nbs/05a_run.ipynb #72bd886b
 def _predict_run(model_path, test_dir, output, bs, img_size, tta, labels, probs, id_col, label_col, id_stem, sample_submission, precision, cache_dir):
     from clip_nbdev.data import ImageCache
     from clip_nbdev.model import load_clip_model
